@@ -26,7 +26,17 @@ _PUBLIC = {
 __all__ = sorted([*_PUBLIC, "__version__"])
 
 
+_SUBMODULES = (
+    "schema", "store", "targets", "engines", "model", "hardware", "paths", "errors",
+    "client", "harness", "metrics", "telemetry", "workloads", "scorers", "stats", "evaluate",
+    "catalog", "cost", "project", "calibrate", "probe", "claims", "decide", "figures",
+    "report", "dashboard",
+)
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:  # `workbench.cost` etc. without an explicit import
+        return importlib.import_module(f".{name}", __name__)
     try:
         spec = _PUBLIC[name]
     except KeyError:
