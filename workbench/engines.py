@@ -365,8 +365,14 @@ def engine_states() -> list[dict]:
 
 
 def detached_engine(name: str) -> dict | None:
+    """The state of a detached engine for target ``name`` that is alive and answering, else None.
+    A state file whose process is gone is removed."""
     for s in engine_states():
-        if s["target"] == name and s["alive"]:
+        if s["target"] != name:
+            continue
+        if not s["alive"]:
+            (_state_dir() / f"{name}.json").unlink(missing_ok=True)
+        elif s["ready"]:
             return s
     return None
 
