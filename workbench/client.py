@@ -1,0 +1,392 @@
+"""The one seam to any OpenAI-compatible server: send a request, stream it, time every chunk.
+
+Timing rules (vLLM ``bench serve`` definitions, see docs/metrics.md):
+
+* ``sent_s`` is taken just before the request is written; every content chunk's time is taken
+  when its bytes come off the socket (one ``perf_counter()`` per read, before any JSON
+  parsing). Several SSE events that arrive in one read share that read's time.
+* A *content chunk* is an SSE event whose delta carries non-empty text (``content``,
+  ``reasoning_content``/``reasoning`` for chat, ``text`` for completions). Role-only chunks,
+  empty deltas, the finish chunk and the usage chunk are not content.
+* TTFT = first content chunk − send; E2EL = last content chunk − send (ms).
+
+Token counts: the server's ``usage`` when it sends one (vLLM: a final ``choices: []`` chunk
+when ``stream_options.include_usage`` is set; transformers: on the finish chunk), else
+llama-server ``timings.predicted_n``, else the number of content chunks (``"chunks"``: a lower
+bound when an engine merges tokens into one chunk; llama-cpp-python sends one token per chunk
+and no usage at all when streaming). ``Response.token_source`` says which.
+
+The hot path keeps per-chunk work to one regex search and a list append; the escaped text
+pieces are joined and decoded with one ``json.loads`` per request, and only the few
+non-content events (role, finish, usage, errors) are parsed as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
+_READ_BUFSIZE = 1 << 20  # aiohttp's 64 KiB default starves long streams (vllm #39963)
+
+# the escaped (still JSON-encoded) non-empty text of a content event
+_CHAT_TEXT = re.compile(rb'"(?:content|reasoning_content|reasoning)": ?"((?:[^"\\]++|\\.)+)"')
+_COMPLETION_TEXT = re.compile(rb'"text": ?"((?:[^"\\]++|\\.)+)"')
+
+
+@dataclass
+class Request:
+    """One request. ``body`` is an OpenAI body WITHOUT ``model`` and ``stream``."""
+
+    endpoint: str  # "chat" | "completions" | "embeddings"
+    body: dict
+    item_id: str | None = None
+
+
+@dataclass
+class Response:
+    """What came back. Times: ``sent_s`` on the client's clock (perf_counter − clock origin);
+    ``chunk_times_s`` from send, one per content chunk; ``ttft_ms``/``e2el_ms`` from send."""
+
+    ok: bool
+    http_status: int
+    error: str
+    text: str
+    sent_s: float
+    chunk_times_s: list[float]
+    ttft_ms: float | None
+    e2el_ms: float | None
+    prompt_tokens: int | None
+    output_tokens: int | None
+    token_source: str  # "usage" | "timings" | "chunks" | "none"
+    finish_reason: str | None
+    embeddings: list[list[float]] | None = None
+    retry_after_s: float | None = None  # from a 429/503 Retry-After header
+    forced_length: bool = False  # ignore_eos / min_tokens were sent
+    max_tokens: int | None = None
+
+
+def _failed(status: int, error: str, sent_s: float, **kw) -> Response:
+    base = dict(ok=False, http_status=status, error=error, text="", sent_s=sent_s, chunk_times_s=[],
+                ttft_ms=None, e2el_ms=None, prompt_tokens=None, output_tokens=None,
+                token_source="none", finish_reason=None)
+    base.update(kw)
+    return Response(**base)
+
+
+def _retry_after_s(headers) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: not worth parsing here
+
+
+def _token_counts(usage: dict | None, timings: dict | None, n_chunks: int) -> tuple[int | None, int | None, str]:
+    """(prompt_tokens, output_tokens, token_source) from usage, else timings, else chunk count."""
+    if usage and usage.get("completion_tokens") is not None:
+        return usage.get("prompt_tokens"), int(usage["completion_tokens"]), "usage"
+    if timings and timings.get("predicted_n") is not None:
+        return timings.get("prompt_n"), int(timings["predicted_n"]), "timings"
+    prompt = usage.get("prompt_tokens") if usage else None
+    return prompt, n_chunks, "chunks"
+
+
+class Client:
+    """Async client for one OpenAI-compatible server.
+
+    ``capabilities`` (from the target): ``ignore_eos`` / ``min_tokens`` say whether the
+    engine accepts those fields for forcing output length. ``strict`` sends no
+    vendor-specific fields at all (``stream_options`` is standard OpenAI and is always sent
+    when streaming). ``clock_origin_s``: ``sent_s`` is ``perf_counter() − clock_origin_s``
+    (pass a RunWriter's ``t0`` to put requests on the run clock).
+    """
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, strict: bool = False,
+                 timeout_s: float = 300, capabilities: dict | None = None, *,
+                 clock_origin_s: float = 0.0, connections: int = 0):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.strict = strict
+        self.timeout_s = timeout_s
+        self.capabilities = dict(capabilities or {})
+        self.clock_origin_s = clock_origin_s
+        self._api_key = api_key
+        self._connections = connections
+        self._session = None
+
+    async def __aenter__(self) -> "Client":
+        import aiohttp
+
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            read_bufsize=_READ_BUFSIZE,
+        )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------------ request body
+    def build_body(self, request: Request, stream: bool, force_output_tokens: int | None) -> tuple[dict, bool]:
+        """The JSON body to send and whether the output length was forced."""
+        body = {"model": self.model, **request.body}
+        forced = False
+        if request.endpoint != "embeddings":
+            body["stream"] = stream
+            if stream:
+                body["stream_options"] = {"include_usage": True}
+            if force_output_tokens is not None:
+                body["max_tokens"] = int(force_output_tokens)
+                if not self.strict:
+                    if self.capabilities.get("ignore_eos"):
+                        body["ignore_eos"] = True
+                        forced = True
+                    if self.capabilities.get("min_tokens"):
+                        body["min_tokens"] = int(force_output_tokens)
+                        forced = True
+        return body, forced
+
+    # ------------------------------------------------------------------ send
+    async def send(self, request: Request, *, stream: bool = True,
+                   force_output_tokens: int | None = None) -> Response:
+        """Send one request. Never raises for HTTP or network errors: they come back as
+        ``ok=False`` with ``http_status`` (0 when no response arrived) and ``error``."""
+        import aiohttp
+
+        if self._session is None:
+            raise RuntimeError("use `async with Client(...) as client:`")
+        if request.endpoint not in ENDPOINTS:
+            from .errors import WorkbenchError
+
+            raise WorkbenchError(f"request {request.item_id!r}: field 'endpoint': "
+                                 f"must be one of {', '.join(ENDPOINTS)}, got {request.endpoint!r}")
+        body, forced = self.build_body(request, stream, force_output_tokens)
+        stream = stream and request.endpoint != "embeddings"
+        data = json.dumps(body).encode()
+        url = self.base_url + ENDPOINTS[request.endpoint]
+        extra = {"forced_length": forced, "max_tokens": body.get("max_tokens")}
+        t_send = time.perf_counter()
+        sent_s = t_send - self.clock_origin_s
+        try:
+            async with self._session.post(url, data=data) as resp:
+                if resp.status >= 400:
+                    text = (await resp.text(errors="replace"))[:500]
+                    return _failed(resp.status, f"HTTP {resp.status}: {text}", sent_s,
+                                   retry_after_s=_retry_after_s(resp.headers), **extra)
+                if stream:
+                    return await self._read_stream(resp, request.endpoint, t_send, sent_s, extra)
+                payload = await resp.read()
+                t_end = time.perf_counter()
+                return self._parse_whole(payload, request.endpoint, resp.status, t_send, t_end, sent_s, extra)
+        except asyncio.TimeoutError:
+            return _failed(0, f"timeout after {self.timeout_s:g} s", sent_s, **extra)
+        except aiohttp.ClientConnectorError as e:
+            return _failed(0, f"connection failed: {e}", sent_s, **extra)
+        except aiohttp.ClientError as e:
+            return _failed(0, f"{type(e).__name__}: {e}", sent_s, **extra)
+        except OSError as e:
+            return _failed(0, f"{type(e).__name__}: {e}", sent_s, **extra)
+
+    async def _read_stream(self, resp, endpoint: str, t_send: float, sent_s: float, extra: dict) -> Response:
+        import aiohttp
+
+        search = (_CHAT_TEXT if endpoint == "chat" else _COMPLETION_TEXT).search
+        clock = time.perf_counter
+        readany = resp.content.readany
+        times: list[float] = []
+        pieces: list[bytes] = []
+        others: list[bytes] = []  # non-content events, parsed after the stream ends
+        buf = last = b""
+        done = False
+        error = ""
+        try:
+            while True:
+                data = await readany()
+                if not data:
+                    break
+                t = clock() - t_send  # bytes arrived: stamp before anything else
+                if buf:
+                    data = buf + data
+                lines = data.split(b"\n")
+                buf = lines.pop()
+                for line in lines:
+                    if line[:5] != b"data:":
+                        continue
+                    m = search(line)
+                    if m is not None:
+                        times.append(t)
+                        pieces.append(m.group(1))
+                        last = line
+                    elif b"[DONE]" in line:
+                        done = True
+                    else:
+                        others.append(line)
+        except asyncio.TimeoutError:
+            error = f"timeout after {self.timeout_s:g} s (stream cut)"
+        except aiohttp.ClientError as e:
+            error = f"stream cut: {type(e).__name__}: {e}"
+        end_s = clock() - t_send
+        if last:  # the last content event may carry finish_reason (vLLM) or usage (transformers)
+            others.append(last)
+        return self._finish_stream(resp.status, times, pieces, others, done, error, end_s, sent_s, extra)
+
+    @staticmethod
+    def _finish_stream(status, times, pieces, others, done, error, end_s, sent_s, extra) -> Response:
+        usage = timings = None
+        finish = None
+        for raw in others:
+            try:
+                ev = json.loads(raw[5:])
+            except ValueError:
+                continue
+            if not isinstance(ev, dict):
+                continue
+            if ev.get("error") and not error:
+                err = ev["error"]
+                error = "stream error: " + (err.get("message", str(err)) if isinstance(err, dict) else str(err))
+            usage = ev.get("usage") or usage
+            timings = ev.get("timings") or timings
+            for ch in ev.get("choices") or ():
+                finish = ch.get("finish_reason") or finish
+        try:
+            text = json.loads(b'"' + b"".join(pieces) + b'"') if pieces else ""
+        except ValueError:
+            text = b"".join(pieces).decode("utf-8", "replace")
+        if not error and not done and finish is None:
+            error = "stream ended without a finish_reason or [DONE]"
+        prompt, output, source = _token_counts(usage, timings, len(times))
+        return Response(
+            ok=not error, http_status=status, error=error, text=text, sent_s=sent_s,
+            chunk_times_s=times,
+            ttft_ms=times[0] * 1e3 if times else None,
+            e2el_ms=(times[-1] if times else end_s) * 1e3,
+            prompt_tokens=prompt, output_tokens=output, token_source=source,
+            finish_reason=finish, **extra,
+        )
+
+    @staticmethod
+    def _parse_whole(payload: bytes, endpoint: str, status: int, t_send: float, t_end: float,
+                     sent_s: float, extra: dict) -> Response:
+        e2el_ms = (t_end - t_send) * 1e3
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            return _failed(status, f"response is not JSON: {payload[:200]!r}", sent_s, e2el_ms=e2el_ms, **extra)
+        usage = doc.get("usage") or {}
+        if endpoint == "embeddings":
+            vectors = [d.get("embedding") for d in sorted(doc.get("data") or [], key=lambda d: d.get("index", 0))]
+            return Response(True, status, "", "", sent_s, [], None, e2el_ms, usage.get("prompt_tokens"), 0,
+                            "usage" if usage else "none", None, embeddings=vectors, **extra)
+        choice = (doc.get("choices") or [{}])[0]
+        text = (choice.get("message") or {}).get("content") if endpoint == "chat" else choice.get("text")
+        prompt, output, source = _token_counts(usage, doc.get("timings"), 0)
+        if source == "chunks":
+            output, source = None, "none"
+        return Response(True, status, "", text or "", sent_s, [], None, e2el_ms, prompt, output, source,
+                        choice.get("finish_reason"), **extra)
+
+
+# ---------------------------------------------------------------------- sync convenience
+def _resolve(target_or_base_url, model: str | None) -> tuple[str, str, str | None, bool, dict]:
+    """(base_url, model, api_key, strict, capabilities) from an Engine, a Target, a name or a URL."""
+    obj = target_or_base_url
+    if hasattr(obj, "base_url") and hasattr(obj, "target") and not isinstance(obj, str):  # Engine
+        t = obj.target
+        return obj.base_url, model or t.model, t.api_key(), t.strict, dict(t.capabilities)
+    if isinstance(obj, str) and not obj.startswith(("http://", "https://")):
+        from .targets import get_target
+
+        obj = get_target(obj)
+    if not isinstance(obj, str):  # Target
+        if not obj.base_url:
+            from .errors import WorkbenchError
+
+            raise WorkbenchError(f"target {obj.name!r} is managed and has no base_url: start it "
+                                 f"(workbench.engines.running) and pass the Engine")
+        return obj.base_url, model or obj.model, obj.api_key(), obj.strict, dict(obj.capabilities)
+    if model is None:
+        from .engines import models_ready
+
+        ids = models_ready(obj.rstrip("/"), timeout=10.0) or []
+        if not ids:
+            from .errors import WorkbenchError
+
+            raise WorkbenchError(f"{obj}/models does not answer; pass model= explicitly")
+        model = ids[0]
+    return obj, model, None, False, {}
+
+
+def run_requests(target_or_base_url, requests: list[Request], *, concurrency: int = 4,
+                 model: str | None = None, progress: bool = True,
+                 on_response: Callable[[int, Response], Any] | None = None,
+                 stream: bool = True, force_output_tokens: int | None = None) -> list[Response]:
+    """Send ``requests`` with at most ``concurrency`` in flight; results in input order.
+
+    ``target_or_base_url``: an Engine, a Target (or its name) with a base_url, or a URL
+    ending in /v1. Starts nothing. ``on_response(i, response)`` is called as each finishes.
+    Safe to call from Jupyter (runs its own event loop in a worker thread when one is running).
+    """
+    base_url, model, api_key, strict, caps = _resolve(target_or_base_url, model)
+
+    async def main() -> list[Response]:
+        out: list[Response | None] = [None] * len(requests)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(requests), desc="requests", unit="req")
+        sem = asyncio.Semaphore(max(1, concurrency))
+        async with Client(base_url, model, api_key=api_key, strict=strict, capabilities=caps) as client:
+            async def one(i: int, req: Request) -> None:
+                async with sem:
+                    r = await client.send(req, stream=stream and req.endpoint != "embeddings",
+                                          force_output_tokens=force_output_tokens)
+                out[i] = r
+                if on_response is not None:
+                    on_response(i, r)
+                if bar is not None:
+                    bar.update(1)
+
+            try:
+                await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+            finally:
+                if bar is not None:
+                    bar.close()
+        return out  # type: ignore[return-value]
+
+    return run_sync(main())
+
+
+def run_sync(coro):
+    """Run a coroutine to completion from sync code, also inside Jupyter's running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as e:  # re-raised in the caller's thread
+            result["error"] = e
+
+    th = threading.Thread(target=target, name="workbench-client", daemon=True)
+    th.start()
+    th.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
