@@ -87,8 +87,9 @@ def test_busy_port_gives_another_port():
             assert e.port != busy and engines.models_ready(e.base_url)
 
 
-def test_engine_that_fails_to_start_gives_log_tail_and_leaves_nothing():
-    bad = dataclasses.replace(get_target("local-llamacpp"), engine_args=("--no-such-flag", "1"))
+@pytest.mark.parametrize("name", ["local-llamacpp", "local-vllm"])
+def test_engine_that_fails_to_start_gives_log_tail_and_leaves_nothing(name):
+    bad = dataclasses.replace(get_target(name), engine_args=("--no-such-flag", "1"))
     before = set(_engine_pids())
     with pytest.raises(EngineError) as e:
         engines.start_engine(bad, timeout_s=60)
@@ -108,7 +109,7 @@ def _engine_pids():
     import psutil
 
     return [p.pid for p in psutil.process_iter(["cmdline"])
-            if "llama_cpp.server" in " ".join(p.info["cmdline"] or [])]
+            if any(m in " ".join(p.info["cmdline"] or []) for m in ("llama_cpp.server", "vllm.entrypoints"))]
 
 
 def test_cli_start_status_stop(tmp_path):
