@@ -364,8 +364,12 @@ def decode_step_s(cell: Cell, batch: int, context_tokens: float) -> float:
 
 
 def prefill_flops(arch: Arch, input_tokens: float) -> float:
-    """2·N_matmul·T + 2·L·n_h·h_d·T² (causal attention: half of 4·L·n_h·h_d·T²)."""
-    return 2 * arch.matmul_params_per_token * input_tokens + 2 * arch.layers * arch.heads * arch.head_dim * input_tokens ** 2
+    """2·(N_matmul − V·d)·T + 2·V·d + 2·L·n_h·h_d·T²: every token goes through the layers, only
+    the last through the LM head (engines compute logits for sampled positions only); causal
+    attention is half of 4·L·n_h·h_d·T²."""
+    lm_head = arch.vocab * arch.hidden
+    return (2 * (arch.matmul_params_per_token - lm_head) * input_tokens + 2 * lm_head
+            + 2 * arch.layers * arch.heads * arch.head_dim * input_tokens ** 2)
 
 
 def prefill_s(cell: Cell, input_tokens: float) -> float:
