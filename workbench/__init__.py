@@ -21,6 +21,11 @@ _PUBLIC = {
     "Target": "targets:Target",
     "start_engine": "engines:start_engine",
     "Engine": "engines:Engine",
+    "load_catalog": "catalog:load_catalog",
+    "import_litellm": "catalog:import_litellm",
+    "Catalog": "catalog:Catalog",
+    "Option": "cost:Option",
+    "monthly_cost_curves": "cost:monthly_cost_curves",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"])

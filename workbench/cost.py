@@ -1,0 +1,493 @@
+"""Cost model: pure functions from prices, token counts and capacity to $/request, $/Mtok and
+monthly cost vs volume; break-even and flip volumes between options.
+
+Numbers in, numbers out: no I/O. Volume arguments accept scalars or numpy arrays (the result
+has the same shape). A month is ``HOURS_PER_MONTH`` = 730 hours. Prices come from
+:mod:`workbench.catalog` (the caller picks on-demand / spot / reserved); capacity at SLO comes
+from a measured load sweep (:func:`capacity_from_sweep`) or a projection.
+
+Self-hosted (GPU or CPU alike)::
+
+    peak_rps   = requests_per_month / (730 * 3600) * peak_factor
+    replicas   = max(min_replicas, ceil(peak_rps / capacity_rps))
+    usd/month  = replicas * usd_per_hour * 730 + fixed_usd_per_month
+                 + requests_per_month * variable_usd_per_request       (e.g. energy)
+
+API::
+
+    usd/request = (input - cached) * p_in + cached * p_cached + output * p_out   (x (1 - batch discount))
+    usd/month   = requests_per_month * usd/request
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .errors import WorkbenchError
+
+HOURS_PER_MONTH = 730.0
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
+KINDS = ("api", "self-hosted")
+
+
+class CostError(WorkbenchError, ValueError):
+    """Cost inputs that cannot be used; the message names the parameter (and option) and value."""
+
+
+def _num(value: Any, name: str, *, positive: bool = False, where: str = "") -> np.ndarray:
+    """``value`` as a float array, checked finite and >= 0 (> 0 when ``positive``)."""
+    prefix = f"{where}: " if where else ""
+    if value is None:
+        raise CostError(f"{prefix}{name}: missing (got None)")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise CostError(f"{prefix}{name}: must be a number, got {value!r}") from None
+    if not np.all(np.isfinite(arr)):
+        raise CostError(f"{prefix}{name}: must be finite, got {value!r}")
+    if positive and not np.all(arr > 0):
+        raise CostError(f"{prefix}{name}: must be > 0, got {value!r}")
+    if not np.all(arr >= 0):
+        raise CostError(f"{prefix}{name}: must be >= 0, got {value!r}")
+    return arr
+
+
+def _out(arr: np.ndarray):
+    return arr.item() if arr.ndim == 0 else arr
+
+
+# --- API ---------------------------------------------------------------------------------
+
+def api_usd_per_request(input_tokens, output_tokens, *, input_usd_per_token,
+                        output_usd_per_token, cached_input_tokens=0,
+                        cached_input_usd_per_token=None, batch=False, batch_discount=0.5):
+    """USD per request of a per-token API.
+
+    ``(input_tokens - cached_input_tokens) * input_usd_per_token
+    + cached_input_tokens * cached_input_usd_per_token + output_tokens * output_usd_per_token``,
+    times ``(1 - batch_discount)`` when ``batch``. Cached tokens are part of ``input_tokens``;
+    with no cached price they cost the full input price. Use the catalog's explicit
+    ``*_batches`` prices with ``batch=False`` when it has them.
+    """
+    n_in = _num(input_tokens, "input_tokens")
+    n_out = _num(output_tokens, "output_tokens")
+    n_cached = _num(cached_input_tokens, "cached_input_tokens")
+    if np.any(n_cached > n_in):
+        raise CostError(f"cached_input_tokens: {cached_input_tokens!r} exceeds input_tokens {input_tokens!r}")
+    p_in = _num(input_usd_per_token, "input_usd_per_token")
+    p_out = _num(output_usd_per_token, "output_usd_per_token")
+    p_cached = p_in if cached_input_usd_per_token is None else _num(
+        cached_input_usd_per_token, "cached_input_usd_per_token")
+    usd = (n_in - n_cached) * p_in + n_cached * p_cached + n_out * p_out
+    if batch:
+        d = float(_num(batch_discount, "batch_discount"))
+        if d > 1:
+            raise CostError(f"batch_discount: must be a fraction in [0, 1], got {batch_discount!r}")
+        usd = usd * (1.0 - d)
+    return _out(usd)
+
+
+def api_usd_per_month(requests_per_month, usd_per_request):
+    """USD per month of an API: ``requests_per_month * usd_per_request``."""
+    return _out(_num(requests_per_month, "requests_per_month") * _num(usd_per_request, "usd_per_request"))
+
+
+def blended_usd_per_mtok(input_usd_per_mtok, output_usd_per_mtok, input_weight=3.0, output_weight=1.0):
+    """Artificial Analysis' blended price, USD per 1M tokens:
+    ``(3 * input + 1 * output) / 4`` by default. For comparisons only; costs use real token mixes."""
+    w_in, w_out = float(_num(input_weight, "input_weight")), float(_num(output_weight, "output_weight"))
+    if w_in + w_out == 0:
+        raise CostError("input_weight + output_weight: must be > 0")
+    return _out((w_in * _num(input_usd_per_mtok, "input_usd_per_mtok")
+                 + w_out * _num(output_usd_per_mtok, "output_usd_per_mtok")) / (w_in + w_out))
+
+
+# --- self-hosted -------------------------------------------------------------------------
+
+def peak_requests_per_s(requests_per_month, peak_factor=1.0):
+    """Peak arrival rate, requests/s: ``requests_per_month / (730 * 3600) * peak_factor``."""
+    pf = _num(peak_factor, "peak_factor", positive=True)
+    return _out(_num(requests_per_month, "requests_per_month") / SECONDS_PER_MONTH * pf)
+
+
+def replicas_needed(requests_per_month, *, capacity_rps, peak_factor=1.0, min_replicas=1):
+    """Replicas to serve the peak: ``max(min_replicas, ceil(peak_rps / capacity_rps))``.
+
+    ``capacity_rps`` is requests/s one replica sustains within the SLO (measured or projected).
+    Returns integers (an int64 array for array volumes).
+    """
+    cap = _num(capacity_rps, "capacity_rps (requests/s one replica sustains at the SLO)", positive=True)
+    if isinstance(min_replicas, bool) or int(min_replicas) != min_replicas or min_replicas < 0:
+        raise CostError(f"min_replicas: must be a whole number >= 0, got {min_replicas!r}")
+    peak = np.asarray(peak_requests_per_s(requests_per_month, peak_factor), dtype=float)
+    # tolerance so that a volume computed as k * capacity does not round up to k + 1
+    need = np.ceil(peak / cap * (1 - 1e-12))
+    return _out(np.maximum(need, int(min_replicas)).astype(np.int64))
+
+
+def self_hosted_usd_per_month(requests_per_month, *, capacity_rps, usd_per_hour, peak_factor=1.0,
+                              min_replicas=1, fixed_usd_per_month=0.0, variable_usd_per_request=0.0):
+    """USD per month of a self-hosted deployment (GPU or CPU instances alike):
+    ``replicas * usd_per_hour * 730 + fixed_usd_per_month + requests_per_month * variable_usd_per_request``.
+
+    Idle capacity is paid for: replicas run all month, sized for the peak. ``usd_per_hour`` is
+    one replica's instance price (on-demand, spot or reserved, chosen by the caller);
+    ``variable_usd_per_request`` holds per-request costs such as energy.
+    """
+    volume = _num(requests_per_month, "requests_per_month")
+    reps = np.asarray(replicas_needed(volume, capacity_rps=capacity_rps, peak_factor=peak_factor,
+                                      min_replicas=min_replicas), dtype=float)
+    usd = (reps * _num(usd_per_hour, "usd_per_hour") * HOURS_PER_MONTH
+           + _num(fixed_usd_per_month, "fixed_usd_per_month")
+           + volume * _num(variable_usd_per_request, "variable_usd_per_request"))
+    return _out(usd)
+
+
+def usd_per_request_at_volume(usd_per_month, requests_per_month):
+    """Effective USD per request: ``usd_per_month / requests_per_month`` (inf at zero volume
+    when anything is paid, 0 when nothing is)."""
+    cost = _num(usd_per_month, "usd_per_month")
+    volume = _num(requests_per_month, "requests_per_month")
+    cost, volume = np.broadcast_arrays(cost, volume)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(volume > 0, cost / np.where(volume > 0, volume, 1), np.where(cost > 0, np.inf, 0.0))
+    return _out(out)
+
+
+def usd_per_mtok(usd_per_request, tokens_per_request):
+    """USD per million tokens: ``usd_per_request / tokens_per_request * 1e6``."""
+    return _out(_num(usd_per_request, "usd_per_request")
+                / _num(tokens_per_request, "tokens_per_request", positive=True) * 1e6)
+
+
+def usd_per_mtok_at_full_load(usd_per_hour, tokens_per_s):
+    """USD per million tokens of a replica kept busy: ``usd_per_hour / (3600 * tokens_per_s) * 1e6``
+    (a lower bound: real volumes leave capacity idle)."""
+    return _out(_num(usd_per_hour, "usd_per_hour")
+                / (3600.0 * _num(tokens_per_s, "tokens_per_s", positive=True)) * 1e6)
+
+
+def energy_usd_per_token(joules_per_token, usd_per_kwh):
+    """USD of electricity per token: ``joules_per_token / 3.6e6 * usd_per_kwh`` (1 kWh = 3.6 MJ)."""
+    return _out(_num(joules_per_token, "joules_per_token") / 3.6e6 * _num(usd_per_kwh, "usd_per_kwh"))
+
+
+# --- options and curves ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Option:
+    """One way to serve a workload, priced per month as a function of volume.
+
+    kind "api": ``usd_per_request`` (see :func:`api_usd_per_request`).
+    kind "self-hosted": ``capacity_rps`` (requests/s per replica at the SLO), ``usd_per_hour``
+    (per replica), ``peak_factor``, ``min_replicas``, ``fixed_usd_per_month`` (ops),
+    ``variable_usd_per_request`` (energy, ...). ``fixed_usd_per_month`` also applies to APIs.
+    ``tokens_per_request`` (optional) enables $/Mtok. ``provenance`` maps each input's name to
+    its label, e.g. ``{"capacity_rps": "measured (run 2024...)", "usd_per_hour": "published (...)"}``.
+    """
+
+    name: str
+    kind: str
+    usd_per_request: float | None = None
+    capacity_rps: float | None = None
+    usd_per_hour: float | None = None
+    peak_factor: float = 1.0
+    min_replicas: int = 1
+    fixed_usd_per_month: float = 0.0
+    variable_usd_per_request: float = 0.0
+    tokens_per_request: float | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        where = f"option {self.name!r}"
+        if self.kind not in KINDS:
+            raise CostError(f"{where}: field 'kind': must be 'api' or 'self-hosted', got {self.kind!r}")
+        if self.kind == "api":
+            _num(self.usd_per_request, "usd_per_request", where=where)
+        else:
+            _num(self.capacity_rps, "capacity_rps (requests/s one replica sustains at the SLO)",
+                 positive=True, where=where)
+            _num(self.usd_per_hour, "usd_per_hour", where=where)
+            _num(self.peak_factor, "peak_factor", positive=True, where=where)
+            m = self.min_replicas
+            if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+                raise CostError(f"{where}: min_replicas: must be a whole number >= 0, got {m!r}")
+        _num(self.fixed_usd_per_month, "fixed_usd_per_month", where=where)
+        _num(self.variable_usd_per_request, "variable_usd_per_request", where=where)
+        if self.tokens_per_request is not None:
+            _num(self.tokens_per_request, "tokens_per_request", positive=True, where=where)
+
+    @property
+    def usd_per_request_variable(self) -> float:
+        """Slope of the monthly cost, USD per request."""
+        if self.kind == "api":
+            return float(self.usd_per_request) + self.variable_usd_per_request
+        return float(self.variable_usd_per_request)
+
+    @property
+    def step_requests_per_month(self) -> float | None:
+        """Volume one more replica adds: ``capacity_rps * 730 * 3600 / peak_factor`` (None for APIs)."""
+        if self.kind == "api":
+            return None
+        return self.capacity_rps * SECONDS_PER_MONTH / self.peak_factor
+
+    def replicas(self, requests_per_month):
+        """Replicas at each volume (see :func:`replicas_needed`); 0 for an API."""
+        if self.kind == "api":
+            return _out(np.zeros_like(_num(requests_per_month, "requests_per_month"), dtype=np.int64))
+        return replicas_needed(requests_per_month, capacity_rps=self.capacity_rps,
+                               peak_factor=self.peak_factor, min_replicas=self.min_replicas)
+
+    def usd_per_month(self, requests_per_month):
+        """Monthly cost in USD at each volume (requests/month)."""
+        if self.kind == "api":
+            volume = _num(requests_per_month, "requests_per_month")
+            return _out(volume * self.usd_per_request_variable + self.fixed_usd_per_month)
+        return self_hosted_usd_per_month(
+            requests_per_month, capacity_rps=self.capacity_rps, usd_per_hour=self.usd_per_hour,
+            peak_factor=self.peak_factor, min_replicas=self.min_replicas,
+            fixed_usd_per_month=self.fixed_usd_per_month,
+            variable_usd_per_request=self.variable_usd_per_request)
+
+    def provenance_label(self) -> str:
+        return "; ".join(f"{k}: {v}" for k, v in self.provenance.items())
+
+
+def _price_label(row: Mapping[str, Any]) -> str:
+    source = str(row.get("source") or "")
+    kind = "assumed" if source.lower().startswith("assumed") else "published"
+    flag = "" if row.get("verified") else ", unverified"
+    return f"{kind} ({source}; as of {row.get('as_of')}{flag})"
+
+
+def _price(row: Mapping[str, Any], col: str, what: str) -> float:
+    value = row.get(col)
+    where = f"{row.get('catalog_file') or 'catalog'}: {what}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise CostError(f"{where}: field {col!r}: missing price")
+    return float(_num(value, f"field {col!r}", where=where))
+
+
+def api_option(price: Mapping[str, Any], *, input_tokens: float, output_tokens: float,
+               cached_input_tokens: float = 0.0, batch: bool = False, name: str | None = None,
+               tokens_provenance: str = "assumed") -> Option:
+    """An API option from a catalog price row (``Catalog.api(model)``: LiteLLM fields) and a
+    request's token counts. Batch uses the row's ``*_batches`` prices when present, else 50% off."""
+    what = f"API model {price.get('model')!r}"
+    p_in, p_out = _price(price, "input_cost_per_token", what), _price(price, "output_cost_per_token", what)
+    cached = price.get("cache_read_input_token_cost")
+    b_in, b_out = price.get("input_cost_per_token_batches"), price.get("output_cost_per_token_batches")
+    has_batch = batch and b_in is not None and b_out is not None
+    usd = api_usd_per_request(
+        input_tokens, output_tokens,
+        input_usd_per_token=_price(price, "input_cost_per_token_batches", what) if has_batch else p_in,
+        output_usd_per_token=_price(price, "output_cost_per_token_batches", what) if has_batch else p_out,
+        cached_input_tokens=cached_input_tokens,
+        cached_input_usd_per_token=None if cached is None else _price(price, "cache_read_input_token_cost", what),
+        batch=batch and not has_batch)
+    return Option(name=name or str(price.get("model")), kind="api", usd_per_request=float(usd),
+                  tokens_per_request=float(input_tokens) + float(output_tokens) or None,
+                  provenance={"usd_per_token": _price_label(price), "tokens": tokens_provenance})
+
+
+def self_hosted_option(instance: Mapping[str, Any], *, capacity_rps: float,
+                       capacity_provenance: str, name: str | None = None, peak_factor: float = 1.0,
+                       min_replicas: int = 1, fixed_usd_per_month: float = 0.0,
+                       variable_usd_per_request: float = 0.0,
+                       tokens_per_request: float | None = None) -> Option:
+    """A self-hosted option from a catalog instance row (``Catalog.instance(...)``) and the
+    capacity one replica sustains at the SLO, with where that capacity came from
+    (e.g. "measured (run ...)", "projected (calibrated on 3 runs, median error 12%)")."""
+    what = f"instance {instance.get('instance')!r} ({instance.get('pricing')})"
+    return Option(
+        name=name or f"{instance.get('instance')} ({instance.get('pricing')})", kind="self-hosted",
+        capacity_rps=capacity_rps, usd_per_hour=_price(instance, "usd_per_hour", what),
+        peak_factor=peak_factor, min_replicas=min_replicas, fixed_usd_per_month=fixed_usd_per_month,
+        variable_usd_per_request=variable_usd_per_request, tokens_per_request=tokens_per_request,
+        provenance={"capacity_rps": capacity_provenance, "usd_per_hour": _price_label(instance)})
+
+
+def monthly_cost_curves(options: Sequence[Option], volumes):
+    """Tidy DataFrame, one row per option x volume: option, kind, requests_per_month,
+    usd_per_month, replicas (<NA> for APIs), usd_per_request (effective, idle capacity
+    included), usd_per_mtok (NaN without tokens_per_request), provenance."""
+    import pandas as pd
+
+    vol = np.atleast_1d(_num(volumes, "volumes"))
+    frames = []
+    for opt in options:
+        usd = np.atleast_1d(opt.usd_per_month(vol)).astype(float)
+        per_req = np.atleast_1d(usd_per_request_at_volume(usd, vol))
+        mtok = per_req / opt.tokens_per_request * 1e6 if opt.tokens_per_request else np.full(len(vol), np.nan)
+        reps = pd.array(np.atleast_1d(opt.replicas(vol)), dtype="Int64")
+        if opt.kind == "api":
+            reps = pd.array([pd.NA] * len(vol), dtype="Int64")
+        frames.append(pd.DataFrame({
+            "option": opt.name, "kind": opt.kind, "requests_per_month": vol, "usd_per_month": usd,
+            "replicas": reps, "usd_per_request": per_req, "usd_per_mtok": mtok,
+            "provenance": opt.provenance_label()}))
+    cols = ["option", "kind", "requests_per_month", "usd_per_month", "replicas",
+            "usd_per_request", "usd_per_mtok", "provenance"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+# --- break-even and flips ----------------------------------------------------------------
+
+MAX_INTERVALS = 2_000_000
+
+
+def _breakpoints(opt: Option, max_volume: float) -> np.ndarray:
+    """Volumes where ``opt`` adds a replica (its cost steps up just after each)."""
+    step = opt.step_requests_per_month
+    if step is None:
+        return np.empty(0)
+    k0 = max(int(opt.min_replicas), 1)
+    n = int(max_volume // step) - k0 + 1
+    if n > MAX_INTERVALS:
+        raise CostError(f"option {opt.name!r}: {n} replica steps below {max_volume:g} requests/month; "
+                        "pass a smaller max_requests_per_month")
+    return np.arange(k0, k0 + max(n, 0)) * step
+
+
+def crossings_requests_per_month(a: Option, b: Option, *, max_requests_per_month: float = 1e10) -> list[float]:
+    """Every volume in (0, max] where the cheaper of ``a`` and ``b`` changes, ascending.
+
+    Exact: between replica steps both costs are linear, so each interval is solved in closed
+    form; a flip caused by a replica step is reported at the step's volume (the last volume
+    the old replica count serves).
+    """
+    vmax = float(_num(max_requests_per_month, "max_requests_per_month", positive=True))
+    edges = np.unique(np.concatenate([[0.0, vmax], _breakpoints(a, vmax), _breakpoints(b, vmax)]))
+    edges = edges[edges <= vmax]
+    lo, hi = edges[:-1], edges[1:]
+    mid = (lo + hi) / 2
+    slope = a.usd_per_request_variable - b.usd_per_request_variable
+    d_mid = np.asarray(a.usd_per_month(mid) - b.usd_per_month(mid), dtype=float)
+    d_lo, d_hi = d_mid + slope * (lo - mid), d_mid + slope * (hi - mid)
+    d_lo[0] = float(a.usd_per_month(0.0) - b.usd_per_month(0.0))
+    scale = max(1.0, float(np.max(np.abs(d_mid))) if len(d_mid) else 1.0)
+    tol = 1e-9 * scale
+    events: list[tuple[float, int]] = []  # (volume, sign of a - b) in volume order
+    for i in range(len(lo)):
+        s_lo, s_hi = _sign(d_lo[i], tol), _sign(d_hi[i], tol)
+        events.append((lo[i], s_lo))
+        if s_lo * s_hi < 0 or (s_lo != 0 and s_hi == 0) or (s_lo == 0 and s_hi != 0):
+            root = mid[i] - d_mid[i] / slope if slope else lo[i]
+            events.append((float(min(max(root, lo[i]), hi[i])), 0))
+        events.append((hi[i], s_hi))
+    out: list[float] = []
+    last_sign, zero_at = 0, None
+    for v, s in events:
+        if s == 0:
+            zero_at = v if zero_at is None else zero_at
+            continue
+        if last_sign and s != last_sign:
+            out.append(float(zero_at if zero_at is not None else v))
+        last_sign, zero_at = s, None
+    return [v for v in out if v > 0]
+
+
+def _sign(x: float, tol: float) -> int:
+    return 0 if abs(x) <= tol else (1 if x > 0 else -1)
+
+
+def break_even_requests_per_month(a: Option, b: Option, *,
+                                  max_requests_per_month: float = 1e10) -> float | None:
+    """The first volume (requests/month) where the cheaper of two options changes, or None
+    if it never does below ``max_requests_per_month``. For an API at $c/request against one
+    always-on replica at $h/hour with enough capacity: ``h * 730 / c``."""
+    found = crossings_requests_per_month(a, b, max_requests_per_month=max_requests_per_month)
+    return found[0] if found else None
+
+
+def flip_volumes(volumes, costs_by_option: Mapping[str, Any]) -> list[tuple[float, str, str]]:
+    """Where the cheapest option changes along a volume grid: ``[(volume, from, to), ...]``.
+
+    ``costs_by_option`` maps option name -> monthly cost at each of ``volumes`` (ascending).
+    The volume is the crossing of the two curves interpolated linearly between the grid
+    points around the change: exact for linear curves, within one grid step where a curve
+    steps. Ties keep the previous cheapest. See :func:`flip_volumes_exact` for Options.
+    """
+    vol = np.atleast_1d(_num(volumes, "volumes")).astype(float)
+    if np.any(np.diff(vol) <= 0):
+        raise CostError("volumes: must be strictly increasing")
+    names = list(costs_by_option)
+    if not names:
+        return []
+    costs = np.vstack([np.broadcast_to(np.asarray(costs_by_option[n], dtype=float), vol.shape) for n in names])
+    out: list[tuple[float, str, str]] = []
+    cur = int(np.argmin(costs[:, 0]))
+    for j in range(1, len(vol)):
+        best = int(np.argmin(costs[:, j]))
+        if costs[best, j] < costs[cur, j]:
+            d0 = costs[cur, j - 1] - costs[best, j - 1]
+            d1 = costs[cur, j] - costs[best, j]
+            frac = 0.0 if d0 >= 0 else -d0 / (d1 - d0)
+            out.append((float(vol[j - 1] + frac * (vol[j] - vol[j - 1])), names[cur], names[best]))
+            cur = best
+    return out
+
+
+def flip_volumes_exact(options: Sequence[Option], *, max_requests_per_month: float = 1e10
+                       ) -> list[tuple[float, str, str]]:
+    """Exact volumes where the cheapest of ``options`` changes: ``[(volume, from, to), ...]``.
+
+    The cheapest can only change where two options cross, so every pairwise crossing is a
+    candidate; it is kept when the cheapest just below differs from the cheapest just above.
+    """
+    cands = sorted({v for i, a in enumerate(options) for b in options[i + 1:]
+                    for v in crossings_requests_per_month(a, b, max_requests_per_month=max_requests_per_month)})
+
+    def cheapest(v: float) -> int:
+        return int(np.argmin([float(o.usd_per_month(v)) for o in options]))
+
+    out = []
+    for v in cands:
+        eps = max(v * 1e-9, 1e-9)
+        before, after = cheapest(max(v - eps, 0.0)), cheapest(v + eps)
+        if before != after:
+            out.append((v, options[before].name, options[after].name))
+    return out
+
+
+# --- measured capacity -------------------------------------------------------------------
+
+_SLO_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2el_ms")
+
+
+def capacity_from_sweep(summary_df, slo: Mapping[str, float] | None, *, percentile: str = "p90",
+                        max_error_rate: float = 0.01) -> float:
+    """Requests/s one replica sustains within the SLO, from a measured load sweep.
+
+    ``summary_df`` has one row per load point (``workbench.metrics.summarize``:
+    request_throughput, {mean,p50,p90,p95,p99}_{ttft,tpot,itl,e2el}_ms, error_rate).
+    ``slo`` maps ``ttft_ms`` / ``tpot_ms`` / ``itl_ms`` / ``e2el_ms`` (read at ``percentile``)
+    or an explicit column such as ``p99_ttft_ms`` to a maximum in ms. A point meets the SLO
+    when every named column is <= its limit and error_rate <= ``max_error_rate``.
+    Returns the request_throughput of the highest-throughput point that meets it; 0.0 if none.
+    """
+    if summary_df is None or len(summary_df) == 0:
+        return 0.0
+    cols = set(summary_df.columns)
+    if "request_throughput" not in cols:
+        raise CostError("capacity_from_sweep: summary has no 'request_throughput' column "
+                        f"(columns: {', '.join(map(str, summary_df.columns))})")
+    ok = np.ones(len(summary_df), dtype=bool)
+    for key, limit in (slo or {}).items():
+        if limit is None:
+            continue
+        col = f"{percentile}_{key}" if key in _SLO_METRICS else key
+        if col not in cols:
+            raise CostError(f"capacity_from_sweep: SLO {key!r} needs column {col!r}, which the "
+                            f"summary lacks (columns: {', '.join(map(str, summary_df.columns))})")
+        lim = float(_num(limit, f"slo[{key!r}]"))
+        ok &= (summary_df[col].astype(float) <= lim).to_numpy()
+    if "error_rate" in cols:
+        ok &= (summary_df["error_rate"].astype(float).fillna(0.0) <= max_error_rate).to_numpy()
+    thr = summary_df["request_throughput"].astype(float).to_numpy()[ok]
+    thr = thr[np.isfinite(thr)]
+    return float(thr.max()) if len(thr) else 0.0
