@@ -121,7 +121,8 @@ def _check_row(table: str, row: dict[str, Any], where: str) -> None:
 
 
 def read_table(table: str, path: str | Path) -> list[dict[str, Any]]:
-    """Rows of one catalog CSV, validated and typed; each row also gets ``catalog_file``.
+    """Rows of one catalog CSV, validated and typed; each row also gets ``catalog_file`` and
+    ``catalog_line`` (where it came from).
 
     Missing optional columns are allowed (empty); a missing required column, an unknown
     column, a bad cell or a key repeated in the file raises CatalogError naming the file and
@@ -138,15 +139,15 @@ def read_table(table: str, path: str | Path) -> list[dict[str, Any]]:
             raw_rows = list(reader)
     except OSError as e:
         raise CatalogError(f"{path}: cannot read catalog file: {e.strerror}") from None
-    missing = [c for c, (_, req) in spec.items() if req and c not in header]
-    if missing:
-        raise CatalogError(f"{path}: missing column(s) {', '.join(missing)} "
-                           f"(expected {', '.join(spec)})")
     unknown = [c for c in header if c not in spec]
     if unknown:
         hint = difflib.get_close_matches(unknown[0], spec, n=1)
         raise CatalogError(f"{path}: unknown column {unknown[0]!r}"
                            + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    missing = [c for c, (_, req) in spec.items() if req and c not in header]
+    if missing:
+        raise CatalogError(f"{path}: missing column(s) {', '.join(missing)} "
+                           f"(expected {', '.join(spec)})")
     rows, seen = [], {}
     for i, raw in enumerate(raw_rows):
         line = i + 2
@@ -166,7 +167,7 @@ def read_table(table: str, path: str | Path) -> list[dict[str, Any]]:
         if key in seen:
             raise CatalogError(f"{where}: key {label!r} repeats line {seen[key]}")
         seen[key] = line
-        row["catalog_file"] = str(path)
+        row["catalog_file"], row["catalog_line"] = str(path), line
         rows.append(row)
     return rows
 
@@ -175,7 +176,8 @@ def _frame(table: str, rows: list[dict[str, Any]]):
     import pandas as pd
 
     spec = TABLES[table][2]
-    df = pd.DataFrame(rows, columns=[*spec, "catalog_file"])
+    df = pd.DataFrame(rows, columns=[*spec, "catalog_file", "catalog_line"])
+    df["catalog_line"] = df["catalog_line"].astype("Int64")
     for col, (kind, _) in spec.items():
         if kind == "float":
             df[col] = df[col].astype("float64")
@@ -247,7 +249,8 @@ def _unknown(kind: str, name: str, known) -> CatalogError:
 @dataclass(frozen=True)
 class Catalog:
     """The loaded catalog: one DataFrame per table (columns as in ``TABLES`` plus
-    ``catalog_file``, the file each row came from) and lookups that name close matches."""
+    ``catalog_file`` and ``catalog_line``, where each row came from) and lookups that name
+    close matches."""
 
     gpus: Any
     instances: Any
@@ -377,9 +380,10 @@ def _check_gpu_refs(frames) -> None:
     gpus = set(frames["gpus"]["name"]) | {"CPU"}
     for r in frames["instances"].itertuples():
         if r.gpu not in gpus:
-            close = difflib.get_close_matches(r.gpu, gpus, n=1)
+            close = difflib.get_close_matches(r.gpu, gpus, n=1, cutoff=0.5)
             raise CatalogError(
-                f"{r.catalog_file}: instance {r.instance!r} ({r.pricing}): field 'gpu': unknown GPU "
+                f"{r.catalog_file}: line {r.catalog_line} ({r.cloud}/{r.instance}/{r.pricing}): "
+                f"field 'gpu': unknown GPU "
                 f"{r.gpu!r}" + (f"; did you mean {close[0]!r}?" if close else "")
                 + " (use a name from gpus.csv, or CPU)")
 
@@ -428,7 +432,8 @@ def _litellm_rows(path: Path, as_of: str | None = None, errors: str = "raise",
                 continue
             raise
         row.update(valid_from=when, valid_to=None, as_of=when, source=str(path),
-                   verified=verified, notes="imported from LiteLLM", catalog_file=str(path))
+                   verified=verified, notes="imported from LiteLLM", catalog_file=str(path),
+                   catalog_line=None)
         rows.append(row)
     return rows
 
