@@ -1,0 +1,700 @@
+"""The what-if dashboard: ipywidgets controls over the report's own pure functions.
+
+Everything slow happens once, in :func:`load_data`: workloads, catalog, results and the
+priced options of each workload (:func:`workbench.decide.build_options`). A control change
+then builds a :class:`Scenario`, applies it to those options (:func:`apply_scenario`: instance
+price and pricing type, minimum replicas, peak factor, API price overrides) and calls
+:func:`workbench.decide.decide` — the function the report calls — over ``VOLUME_POINTS``
+log-spaced volumes. The figure (a plotly ``FigureWidget``) is updated in place in one
+``batch_update``; the placement table and the provenance panel are re-rendered as HTML.
+
+``workbench dashboard`` serves ``notebooks/dashboard.ipynb`` with Voila on 127.0.0.1.
+Heavy imports (ipywidgets, plotly) happen inside functions: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import html
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WorkbenchError
+from .paths import REPO_DIR
+
+NOTEBOOK = REPO_DIR / "notebooks" / "dashboard.ipynb"
+VOLUME_POINTS = 200
+VOLUME_MIN_REQUESTS_PER_MONTH = 1e3
+VOLUME_MAX_REQUESTS_PER_MONTH = 1e10
+DAYS_PER_MONTH = 730 / 24  # HOURS_PER_MONTH / 24, the cost model's month
+PRICINGS = ("on-demand", "spot", "reserved")
+SLO_KEYS = ("e2el_ms", "ttft_ms", "tpot_ms")
+OVERRIDE = "assumed (set in dashboard)"
+
+
+class DashboardError(WorkbenchError, RuntimeError):
+    """The dashboard cannot start or serve; the message says what is missing."""
+
+
+# ----------------------------------------------------------------------------- data and scenario
+@dataclass
+class DashboardData:
+    """What the dashboard computes over, loaded once.
+
+    ``options`` maps a workload name to its priced options (``cost.Option``) as built for
+    the workload's own SLO; ``token_profiles`` to ``Workload.token_profile()``. ``build`` is
+    ``quality`` maps a workload name to ``{option: decide.QualityEstimate}``. Options for a
+    workload whose SLO was changed are rebuilt once per distinct SLO and cached.
+    """
+
+    workloads: dict
+    options: dict
+    token_profiles: dict
+    catalog: object = None
+    results: object = None
+    quality: dict = field(default_factory=dict)
+    _built: dict = field(default_factory=dict, repr=False)
+
+    def options_for(self, workload) -> list:
+        """The workload's options, rebuilt (once per distinct SLO) when its SLO was changed."""
+        base = self.workloads[workload.name]
+        if workload.slo == base.slo or self.catalog is None:
+            return self.options[workload.name]
+        key = (workload.name, tuple(sorted(workload.slo.items())))
+        if key not in self._built:
+            from . import decide
+
+            self._built[key] = decide.build_options(
+                workload, catalog=self.catalog, results=self.results)
+        return self._built[key]
+
+
+def load_data(workloads: list[str] | None = None, *, results_paths=None) -> DashboardData:
+    """Load workloads, catalog and results once and build every workload's options."""
+    from . import decide, store
+    from .catalog import load_catalog
+    from .workloads import list_workloads, load_workload
+
+    catalog = load_catalog()
+    results = store.load(results_paths)
+    loaded = {w.name: w for w in (load_workload(n) for n in (workloads or list_workloads()))}
+    if not loaded:
+        raise DashboardError("no workloads found under data/workloads/")
+    return DashboardData(
+        workloads=loaded,
+        options={n: decide.build_options(w, catalog=catalog, results=results)
+                 for n, w in loaded.items()},
+        token_profiles={n: w.token_profile(results) for n, w in loaded.items()},
+        catalog=catalog,
+        results=results,
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The control values: everything an architect can change in the dashboard.
+
+    ``usd_per_hour`` maps a self-hosted option to ``(pricing, usd_per_hour, provenance)``;
+    ``api_usd_per_mtok`` maps an API option to ``(input, output)`` USD per million tokens.
+    ``route_fraction``: share of requests routed to an API in a routed mix (None: no mix).
+    ``None`` elsewhere means "as the workload spec / catalog says".
+    """
+
+    workload: str
+    volume_requests_per_month: float
+    peak_factor: float
+    min_replicas: int = 1
+    quality_floor: float | None = None
+    latency_slo_ms: float | None = None
+    route_fraction: float | None = None
+    usd_per_hour: dict = field(default_factory=dict)
+    api_usd_per_mtok: dict = field(default_factory=dict)
+
+
+def default_scenario(workload) -> Scenario:
+    """The scenario the workload's spec describes: its volume, peak factor, floor and SLO."""
+    return Scenario(
+        workload=workload.name,
+        volume_requests_per_month=float(workload.daily_volume) * DAYS_PER_MONTH,
+        peak_factor=float(workload.peak_factor),
+        quality_floor=(workload.quality_floor or {}).get(workload.primary_metric),
+        latency_slo_ms=next((workload.slo[k] for k in SLO_KEYS if k in (workload.slo or {})), None),
+    )
+
+
+def volume_grid(points: int = VOLUME_POINTS, lo: float = VOLUME_MIN_REQUESTS_PER_MONTH,
+                hi: float = VOLUME_MAX_REQUESTS_PER_MONTH) -> np.ndarray:
+    """``points`` log-spaced volumes from ``lo`` to ``hi`` requests/month."""
+    return np.logspace(math.log10(lo), math.log10(hi), points)
+
+
+def scenario_workload(workload, scenario: Scenario):
+    """A copy of ``workload`` with the scenario's volume, peak factor, floor and SLO."""
+    w = copy.copy(workload)
+    w.daily_volume = scenario.volume_requests_per_month / DAYS_PER_MONTH
+    w.peak_factor = scenario.peak_factor
+    if scenario.quality_floor is not None:
+        w.quality_floor = {**(workload.quality_floor or {}),
+                           workload.primary_metric: scenario.quality_floor}
+    slo_key = next((k for k in SLO_KEYS if k in (workload.slo or {})), None)
+    if scenario.latency_slo_ms is not None and slo_key:
+        w.slo = {**workload.slo, slo_key: scenario.latency_slo_ms}
+    return w
+
+
+def apply_scenario(options: list, scenario: Scenario, token_profile: dict | None) -> list:
+    """The options with the scenario's overrides: per-instance $/h (and pricing type),
+    minimum replicas and peak factor on self-hosted options; API $/Mtok overrides on API
+    options, repriced with :func:`workbench.cost.api_usd_per_request` at the workload's mean
+    tokens per request. Overridden inputs are labelled ``OVERRIDE`` in their provenance."""
+    from . import cost
+
+    out = []
+    for o in options:
+        prov = dict(getattr(o, "provenance", None) or {})
+        if o.kind == "self-hosted":
+            changes = {"min_replicas": scenario.min_replicas, "peak_factor": scenario.peak_factor}
+            price = scenario.usd_per_hour.get(o.name)
+            if price is not None:
+                changes["usd_per_hour"] = price[1]
+                prov["usd_per_hour"] = f"{price[0]}: {price[2]}"
+            prov["min_replicas"] = prov["peak_factor"] = OVERRIDE
+            o = _replace(o, changes, prov)
+        elif o.name in scenario.api_usd_per_mtok and token_profile:
+            in_mtok, out_mtok = scenario.api_usd_per_mtok[o.name]
+            usd = cost.api_usd_per_request(
+                _mean_tokens(token_profile, "prompt"), _mean_tokens(token_profile, "output"),
+                input_usd_per_token=in_mtok / 1e6, output_usd_per_token=out_mtok / 1e6)
+            prov["usd_per_request"] = OVERRIDE
+            o = _replace(o, {"usd_per_request": float(usd)}, prov)
+        out.append(o)
+    return out
+
+
+def _fields(obj) -> set[str]:
+    return {f.name for f in dataclasses.fields(obj)}
+
+
+def _replace(option, changes: dict, provenance: dict):
+    names = _fields(option)
+    changes = {k: v for k, v in changes.items() if k in names}
+    if "provenance" in names:
+        changes["provenance"] = provenance
+    return dataclasses.replace(option, **changes)
+
+
+def _mean_tokens(profile: dict, which: str) -> float:
+    """Mean ``prompt`` or ``output`` tokens per request from ``Workload.token_profile()``."""
+    return float(profile.get(f"{which}_tokens_mean", 0.0))
+
+
+def scenario_inputs(data: DashboardData, scenario: Scenario) -> tuple:
+    """``(workload, options)`` with the scenario applied: what ``decide.decide`` is given."""
+    workload = scenario_workload(data.workloads[scenario.workload], scenario)
+    options = apply_scenario(data.options_for(workload), scenario,
+                             data.token_profiles.get(scenario.workload))
+    return workload, options
+
+
+def evaluate(data: DashboardData, scenario: Scenario, volumes: np.ndarray | None = None,
+             inputs: tuple | None = None):
+    """The decision for a scenario: :func:`workbench.decide.decide` (the report's function)
+    over the overridden options at the expected volume and over ``volumes`` (requests/month)."""
+    from . import decide
+
+    workload, options = inputs or scenario_inputs(data, scenario)
+    return decide.decide(workload, options, volume=scenario.volume_requests_per_month,
+                         volumes=volume_grid() if volumes is None else volumes,
+                         quality=data.quality.get(scenario.workload),
+                         route_fraction=scenario.route_fraction)
+
+
+# ----------------------------------------------------------------------------- rendering (pure)
+def curve_arrays(curves) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{option: (requests_per_month, usd_per_month)}`` from the tidy curves frame."""
+    out = {}
+    for name, g in curves.groupby("option", sort=False):
+        out[name] = (g["requests_per_month"].to_numpy(), g["usd_per_month"].to_numpy())
+    return out
+
+
+def fmt_volume(requests_per_month: float) -> str:
+    """1234567 -> '1.23M' (requests/month)."""
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(requests_per_month) >= div:
+            return f"{requests_per_month / div:.3g}{unit}"
+    return f"{requests_per_month:.3g}"
+
+
+def fmt_usd(usd: float | None) -> str:
+    if usd is None or (isinstance(usd, float) and math.isnan(usd)):
+        return "–"
+    if abs(usd) >= 100:
+        return f"${usd:,.0f}"
+    return f"${usd:.3g}" if abs(usd) >= 0.01 else f"${usd:.2e}"
+
+
+def _e(x) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def _num(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}g}" if isinstance(x, float) else _e(x)
+
+
+def summary_html(decision, scenario: Scenario) -> str:
+    """One line: what to run at the expected volume, and what it saves."""
+    v = fmt_volume(scenario.volume_requests_per_month)
+    if decision.choice is None:
+        return f"<p class='wb-summary'>At <b>{v}</b> requests/month no option is feasible.</p>"
+    saves = ""
+    if decision.runner_up is not None and decision.savings_usd_per_month is not None:
+        saves = (f"; saves <b>{fmt_usd(decision.savings_usd_per_month)}</b>/month "
+                 f"vs {_e(decision.runner_up)}")
+    return (f"<p class='wb-summary'>At <b>{v}</b> requests/month run on "
+            f"<b class='wb-choice'>{_e(decision.choice)}</b>{saves}.</p>")
+
+
+def placement_html(decision) -> str:
+    """The placement table (one row per option at the expected volume) and the flip volumes."""
+    head = ("<tr><th>option</th><th>kind</th><th>feasible</th><th>USD/month</th>"
+            "<th>USD/request</th><th>quality (CI low)</th><th>latency</th><th>privacy</th>"
+            "<th>provenance</th></tr>")
+    rows = []
+    t = decision.table.sort_values("usd_per_month", na_position="last")
+    for r in t.itertuples(index=False):
+        chosen = " class='wb-chosen'" if r.option == decision.choice else ""
+        feasible = "yes" if r.feasible else f"no: {_e(r.reason)}"
+        quality = f"{_num(r.quality)} ({_num(r.quality_ci_low)}) {_e(r.quality_provenance)}"
+        rows.append(
+            f"<tr{chosen}><td>{_e(r.option)}</td><td>{_e(r.kind)}</td><td>{feasible}</td>"
+            f"<td>{fmt_usd(r.usd_per_month)}</td><td>{fmt_usd(r.usd_per_request)}</td>"
+            f"<td>{quality}</td><td>{_yes(r.latency_ok)}</td><td>{_yes(r.privacy_ok)}</td>"
+            f"<td>{_e(r.provenance)}</td></tr>")
+    flips = "".join(f"<li>at <b>{fmt_volume(v)}</b> requests/month: {_e(a)} → {_e(b)}</li>"
+                    for v, a, b in decision.flips) or "<li>no flip in the volume range</li>"
+    return (f"<table class='wb-placement'>{head}{''.join(rows)}</table>"
+            f"<p><b>Flip volumes</b></p><ul class='wb-flips'>{flips}</ul>")
+
+
+def _yes(ok) -> str:
+    return "–" if ok is None else ("ok" if ok else "no")
+
+
+def provenance_html(workload, scenario: Scenario, options: list, token_profile) -> str:
+    """Every input of the decision with its provenance label and source."""
+    default = default_scenario(workload)
+
+    def src(name):
+        same = getattr(default, name) == getattr(scenario, name)
+        return f"assumed (workload spec: {workload.name})" if same else OVERRIDE
+
+    rows = [
+        ("expected volume", f"{fmt_volume(scenario.volume_requests_per_month)} requests/month",
+         src("volume_requests_per_month")),
+        ("peak factor", _num(scenario.peak_factor), src("peak_factor")),
+        ("minimum replicas", scenario.min_replicas,
+         "assumed (default)" if scenario.min_replicas == 1 else OVERRIDE),
+        (f"quality floor ({workload.primary_metric})", _num(scenario.quality_floor),
+         src("quality_floor")),
+        ("latency SLO (ms)", _num(scenario.latency_slo_ms), src("latency_slo_ms")),
+        ("route fraction", _num(scenario.route_fraction), src("route_fraction")),
+    ]
+    for which in ("prompt", "output"):
+        rows.append((f"{which} tokens/request (mean)", _num(_mean_tokens(token_profile or {}, which)),
+                     (token_profile or {}).get("provenance", "assumed")))
+    for o in options:
+        for name, label in (getattr(o, "provenance", None) or {}).items():
+            rows.append((f"{o.name}: {name}", _num(getattr(o, name, None)), label))
+    body = "".join(f"<tr><td>{_e(a)}</td><td>{_e(b)}</td><td>{_e(c)}</td></tr>" for a, b, c in rows)
+    return ("<table class='wb-provenance'><tr><th>input</th><th>value</th>"
+            f"<th>provenance (source)</th></tr>{body}</table>")
+
+
+# ----------------------------------------------------------------------------- the widget tree
+_CSS = """<style>
+.wb-placement, .wb-provenance {border-collapse: collapse; font-size: 12px}
+.wb-placement td, .wb-placement th, .wb-provenance td, .wb-provenance th
+  {border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left}
+.wb-chosen {background: #e6f4ea; font-weight: bold}
+</style>"""
+
+
+class Dashboard:
+    """Controls, a cost-vs-volume FigureWidget, the placement table and the provenance panel.
+
+    ``Dashboard(data)`` builds the widgets; ``.widget`` is the root (displaying the dashboard
+    displays it); every control calls :meth:`update`, which calls :func:`evaluate` and redraws.
+    ``.decision`` is the last decision, ``.last_update_ms`` the time the last update took.
+    """
+
+    def __init__(self, data: DashboardData, workload: str | None = None,
+                 volume_requests_per_month: float | None = None):
+        import ipywidgets as w
+
+        self.data, self.volumes = data, volume_grid()
+        self.decision, self.last_update_ms, self._quiet = None, None, False
+        self._usd_per_hour: dict = {}
+        self._api_usd_per_mtok: dict = {}
+        self._build_controls(w)
+        self._build_outputs(w)
+        self._load_workload(workload or next(iter(data.workloads)), volume_requests_per_month)
+        self.widget = w.VBox([
+            w.HTML(_CSS),
+            w.HBox([self.controls, w.VBox([self.summary, self.figure],
+                                          layout=w.Layout(flex="1 1 auto"))]),
+            self.status, self.placement, self.provenance_box])
+
+    def _repr_mimebundle_(self, **kw):
+        return self.widget._repr_mimebundle_(**kw)
+
+    # -- controls
+    def _build_controls(self, w) -> None:
+        style, wide = {"description_width": "150px"}, w.Layout(width="380px")
+
+        def ctl(cls, description, **kw):
+            c = cls(description=description, style=style, layout=wide, **kw)
+            return c
+
+        self.workload = ctl(w.Dropdown, "workload", options=list(self.data.workloads))
+        lo, hi = math.log10(VOLUME_MIN_REQUESTS_PER_MONTH), math.log10(VOLUME_MAX_REQUESTS_PER_MONTH)
+        self.volume = ctl(w.FloatLogSlider, "requests/month", base=10, min=lo, max=hi, step=0.02,
+                          readout_format=".3s")
+        self.peak_factor = ctl(w.FloatSlider, "peak factor", min=1.0, max=20.0, step=0.5,
+                               continuous_update=False)
+        self.instance = ctl(w.Dropdown, "instance", options=[])
+        self.pricing = ctl(w.Dropdown, "pricing", options=PRICINGS)
+        self.usd_per_hour = ctl(w.BoundedFloatText, "USD/hour", min=0.0, max=1e5, step=0.01)
+        self.min_replicas = ctl(w.IntSlider, "min replicas", min=0, max=32, value=1,
+                                continuous_update=False)
+        self.api = ctl(w.Dropdown, "API", options=[])
+        self.api_in = ctl(w.BoundedFloatText, "input USD/Mtok", min=0.0, max=1e4, step=0.01)
+        self.api_out = ctl(w.BoundedFloatText, "output USD/Mtok", min=0.0, max=1e4, step=0.01)
+        self.quality_floor = ctl(w.FloatSlider, "quality floor", min=0.0, max=1.0, step=0.01,
+                                 continuous_update=False)
+        self.latency_slo = ctl(w.BoundedFloatText, "latency SLO (ms)", min=1.0, max=1e6)
+        self.route_fraction = ctl(w.FloatSlider, "routed to API", min=0.0, max=1.0, step=0.05,
+                                  value=0.0, continuous_update=False)
+        self.controls = w.VBox([
+            self.workload, self.volume, self.peak_factor, w.HTML("<b>self-hosted</b>"),
+            self.instance, self.pricing, self.usd_per_hour, self.min_replicas,
+            w.HTML("<b>API price override</b>"), self.api, self.api_in, self.api_out,
+            w.HTML("<b>requirements</b>"), self.quality_floor, self.latency_slo,
+            self.route_fraction])
+        self.workload.observe(self._on_workload, names="value")
+        for c in (self.volume, self.peak_factor, self.min_replicas, self.quality_floor,
+                  self.latency_slo, self.route_fraction):
+            c.observe(self._on_change, names="value")
+        self.instance.observe(self._on_instance, names="value")
+        self.pricing.observe(self._on_pricing, names="value")
+        self.usd_per_hour.observe(self._on_usd_per_hour, names="value")
+        self.api.observe(self._on_api, names="value")
+        for c in (self.api_in, self.api_out):
+            c.observe(self._on_api_price, names="value")
+
+    def _build_outputs(self, w) -> None:
+        import plotly.graph_objects as go
+
+        from .schema import METRICS
+
+        self.figure = go.FigureWidget(layout=dict(
+            template="plotly_white", height=460, margin=dict(l=70, r=20, t=30, b=60),
+            uirevision="dashboard", legend=dict(font=dict(size=10)),
+            xaxis=dict(type="log", title=METRICS["requests_per_month"].title),
+            yaxis=dict(type="log", title=METRICS["usd_per_month"].title),
+            shapes=[dict(type="line", xref="x", yref="paper", x0=1, x1=1, y0=0, y1=1,
+                         line=dict(color="#555", dash="dash", width=1))]))
+        self.summary, self.status = w.HTML(), w.HTML()
+        self.placement, self.provenance = w.HTML(), w.HTML()
+        self.provenance_box = w.Accordion(children=[self.provenance], titles=("provenance of every input",))
+
+    # -- state <-> widgets
+    def _load_workload(self, name: str, volume_requests_per_month: float | None = None) -> None:
+        wl, opts = self.data.workloads[name], self.data.options[name]
+        d = default_scenario(wl)
+        self._usd_per_hour, self._api_usd_per_mtok = {}, {}
+        self._quiet = True
+        try:
+            self.workload.value = name
+            self.volume.value = volume_requests_per_month or d.volume_requests_per_month
+            self.peak_factor.value, self.min_replicas.value = d.peak_factor, 1
+            self.quality_floor.disabled = d.quality_floor is None
+            self.quality_floor.value = d.quality_floor or 0.0
+            self.quality_floor.description = f"floor: {wl.primary_metric}"
+            self.latency_slo.disabled = d.latency_slo_ms is None
+            self.latency_slo.value = d.latency_slo_ms or 1000.0
+            slo_key = next((k for k in SLO_KEYS if k in (wl.slo or {})), "none")
+            self.latency_slo.description = f"SLO {slo_key}"
+            self.route_fraction.value = 0.0
+            self.instance.options = [o.name for o in opts if o.kind == "self-hosted"]
+            self.api.options = [o.name for o in opts if o.kind == "api"]
+            self._show_instance()
+            self._show_api()
+        finally:
+            self._quiet = False
+        self.update()
+
+    def _self_hosted(self, name):
+        return next((o for o in self.data.options[self.workload.value]
+                     if o.kind == "self-hosted" and o.name == name), None)
+
+    def _instance_of(self, option) -> str | None:
+        """The catalog instance an option runs on: its ``instance`` field when it has one,
+        else the longest catalog instance name contained in the option's name."""
+        if getattr(option, "instance", None) or self.data.catalog is None:
+            return getattr(option, "instance", None)
+        names = [n for n in set(self.data.catalog.instances["instance"]) if n in option.name]
+        return max(names, key=len) if names else None
+
+    def _show_instance(self) -> None:
+        o = self._self_hosted(self.instance.value)
+        for c in (self.pricing, self.usd_per_hour):
+            c.disabled = o is None
+        if o is None:
+            return
+        pricing, usd, _ = self._usd_per_hour.get(
+            self.instance.value, (getattr(o, "pricing", None) or "on-demand", o.usd_per_hour, ""))
+        self.pricing.value, self.usd_per_hour.value = pricing, usd
+
+    def _api_option(self, name):
+        return next((o for o in self.data.options[self.workload.value]
+                     if o.kind == "api" and o.name == name), None)
+
+    def _show_api(self) -> None:
+        o = self._api_option(self.api.value)
+        for c in (self.api_in, self.api_out):
+            c.disabled = o is None
+        if o is None:
+            return
+        prices = self._api_usd_per_mtok.get(o.name) or self._catalog_api_usd_per_mtok(o)
+        self.api_in.value, self.api_out.value = prices or (0.0, 0.0)
+
+    def _catalog_api_usd_per_mtok(self, option) -> tuple[float, float] | None:
+        if self.data.catalog is None:
+            return None
+        try:
+            row = self.data.catalog.api(getattr(option, "price_entry", None) or option.name)
+        except WorkbenchError:
+            return None
+        return row["input_cost_per_token"] * 1e6, row["output_cost_per_token"] * 1e6
+
+    def scenario(self) -> Scenario:
+        """The scenario the controls show."""
+        d = default_scenario(self.data.workloads[self.workload.value])
+        return Scenario(
+            workload=self.workload.value,
+            volume_requests_per_month=float(self.volume.value),
+            peak_factor=float(self.peak_factor.value),
+            min_replicas=int(self.min_replicas.value),
+            quality_floor=None if d.quality_floor is None else float(self.quality_floor.value),
+            latency_slo_ms=None if d.latency_slo_ms is None else float(self.latency_slo.value),
+            route_fraction=float(self.route_fraction.value) or None,
+            usd_per_hour=dict(self._usd_per_hour),
+            api_usd_per_mtok=dict(self._api_usd_per_mtok))
+
+    # -- handlers
+    def _on_change(self, _change=None) -> None:
+        if not self._quiet:
+            self.update()
+
+    def _on_workload(self, change) -> None:
+        if not self._quiet:
+            self._load_workload(change["new"])
+
+    def _on_instance(self, _change) -> None:
+        if self._quiet:
+            return
+        self._quiet = True
+        try:
+            self._show_instance()
+        finally:
+            self._quiet = False
+
+    def _on_pricing(self, change) -> None:
+        """A pricing type picks the catalog's price for the instance (the user may edit it)."""
+        if self._quiet or self.data.catalog is None:
+            return
+        name = self.instance.value
+        inst = self._instance_of(self._self_hosted(name))
+        try:
+            if inst is None:
+                raise DashboardError(f"option {name!r}: no catalog instance in its name")
+            row = self.data.catalog.instance(inst, pricing=change["new"])
+        except WorkbenchError as e:
+            self.status.value = f"<p class='wb-error'>{_e(e)}; enter a price</p>"
+            return
+        label = (f"published ({row.get('source', '')}; as of {row.get('as_of', '')}"
+                 f"{'' if row.get('verified') else ', unverified'})")
+        self._usd_per_hour[name] = (change["new"], float(row["usd_per_hour"]), label)
+        self._quiet = True
+        try:
+            self.usd_per_hour.value = float(row["usd_per_hour"])
+        finally:
+            self._quiet = False
+        self.update()
+
+    def _on_usd_per_hour(self, change) -> None:
+        if self._quiet or self.instance.value is None:
+            return
+        self._usd_per_hour[self.instance.value] = (self.pricing.value, float(change["new"]), OVERRIDE)
+        self.update()
+
+    def _on_api(self, _change) -> None:
+        if self._quiet:
+            return
+        self._quiet = True
+        try:
+            self._show_api()
+        finally:
+            self._quiet = False
+
+    def _on_api_price(self, _change) -> None:
+        if self._quiet or self.api.value is None:
+            return
+        self._api_usd_per_mtok[self.api.value] = (float(self.api_in.value), float(self.api_out.value))
+        self.update()
+
+    # -- recompute and redraw
+    def update(self) -> None:
+        """Recompute the decision for the controls' scenario and redraw everything."""
+        t0 = time.perf_counter()
+        scenario = self.scenario()
+        try:
+            workload, options = scenario_inputs(self.data, scenario)
+            decision = evaluate(self.data, scenario, self.volumes, (workload, options))
+        except WorkbenchError as e:
+            self.status.value = f"<p class='wb-error' style='color:#b00'>{_e(e)}</p>"
+            return
+        self.decision = decision
+        self.status.value = ""
+        self._redraw(decision, scenario)
+        self.summary.value = summary_html(decision, scenario)
+        self.placement.value = placement_html(decision)
+        self.provenance.value = provenance_html(
+            workload, scenario, options, self.data.token_profiles.get(scenario.workload))
+        self.last_update_ms = (time.perf_counter() - t0) * 1e3
+
+    def _reset_traces(self, arrays: dict, kinds: dict) -> None:
+        import plotly.graph_objects as go
+
+        fw = self.figure
+        fw.data = []
+        fw.add_traces([go.Scatter(name=name, x=x, y=y, mode="lines",
+                                  line=dict(shape="hv" if kinds.get(name) == "self-hosted" else "linear"))
+                       for name, (x, y) in arrays.items()] + [
+            go.Scatter(name="flip", mode="markers+text", textposition="top center",
+                       marker=dict(symbol="x", size=10, color="black"), x=[], y=[]),
+            go.Scatter(name="choice", mode="markers", marker=dict(size=12, color="green"),
+                       x=[], y=[])])
+
+    def _redraw(self, decision, scenario: Scenario) -> None:
+        """Update the figure in place, in one message (``batch_update``)."""
+        arrays = curve_arrays(decision.curves)
+        table = decision.table.set_index("option")
+        fw = self.figure
+        with fw.batch_update():
+            if [t.name for t in fw.data[:-2]] != list(arrays) or len(fw.data) != len(arrays) + 2:
+                self._reset_traces(arrays, table["kind"].to_dict())
+            for trace, (name, (x, y)) in zip(fw.data, arrays.items()):
+                ok = bool(table["feasible"].get(name, True))
+                trace.x, trace.y = x, y
+                if trace.opacity != (1.0 if ok else 0.35):
+                    trace.opacity, trace.line.dash = (1.0, "solid") if ok else (0.35, "dot")
+            flips = [(v, b) for v, _, b in decision.flips if b in arrays]
+            fw.data[-2].x = [v for v, _ in flips]
+            fw.data[-2].y = [float(np.interp(v, *arrays[b])) for v, b in flips]
+            fw.data[-2].text = [f"→ {b}" for _, b in flips]
+            chosen = decision.choice in table.index
+            fw.data[-1].x = [scenario.volume_requests_per_month] if chosen else []
+            fw.data[-1].y = [float(table.at[decision.choice, "usd_per_month"])] if chosen else []
+            fw.layout.shapes[0].x0 = fw.layout.shapes[0].x1 = scenario.volume_requests_per_month
+
+
+def build_dashboard(workload: str | None = None, *, volume_requests_per_month: float | None = None,
+                    data: DashboardData | None = None) -> Dashboard:
+    """Load the data once (unless given) and return the dashboard; display it in a notebook."""
+    return Dashboard(data or load_data(), workload, volume_requests_per_month)
+
+
+# ----------------------------------------------------------------------------- serving with Voila
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(notebook: Path | str = NOTEBOOK, *, port: int | None = None,
+          ready_timeout_s: float = 60.0, log=None) -> tuple[subprocess.Popen, str]:
+    """Start Voila on 127.0.0.1 serving ``notebook`` (kernel ``python3`` of this venv) in its
+    own process group; return ``(process, url)`` once the port accepts connections."""
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise DashboardError(f"{notebook}: dashboard notebook not found")
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser",
+           "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
+           "--VoilaConfiguration.show_tracebacks=True"]
+    proc = subprocess.Popen(cmd, cwd=notebook.parent, stdout=log,
+                            stderr=subprocess.STDOUT if log else None, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DashboardError(f"voila exited with status {proc.returncode} before serving "
+                                 f"{notebook} on port {port} (is the port free? is voila installed?)")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    stop(proc)
+    raise DashboardError(f"voila did not listen on port {port} within {ready_timeout_s:.0f} s")
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Stop Voila and its kernels (its whole process group): SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def add_cli_arguments(parser) -> None:
+    parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--no-browser", action="store_true", help="only print the URL")
+    parser.add_argument("--notebook", default=str(NOTEBOOK), help="notebook to serve")
+
+
+def cli(args) -> int:
+    proc, url = serve(args.notebook, port=args.port)
+    print(f"dashboard: {url}  (Voila on loopback; Ctrl-C stops it)", flush=True)
+    if not args.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        return proc.wait() or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(proc)
