@@ -371,22 +371,38 @@ def run_requests(target_or_base_url, requests: list[Request], *, concurrency: in
 
 
 def run_sync(coro):
-    """Run a coroutine to completion from sync code, also inside Jupyter's running loop."""
+    """Run a coroutine to completion from sync code, also inside Jupyter's running loop (then
+    in a worker thread with its own loop). Ctrl-C cancels the coroutine, lets its cleanup run
+    (rows already written stay written), and raises KeyboardInterrupt."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
     result: dict[str, Any] = {}
+    ready = threading.Event()
 
     def target() -> None:
+        loop = asyncio.new_event_loop()
+        result["loop"] = loop
+        result["task"] = loop.create_task(coro)
+        ready.set()
         try:
-            result["value"] = asyncio.run(coro)
+            result["value"] = loop.run_until_complete(result["task"])
         except BaseException as e:  # re-raised in the caller's thread
             result["error"] = e
+        finally:
+            loop.close()
 
     th = threading.Thread(target=target, name="workbench-client", daemon=True)
     th.start()
-    th.join()
+    ready.wait()
+    try:
+        while th.is_alive():
+            th.join(0.1)
+    except KeyboardInterrupt:
+        result["loop"].call_soon_threadsafe(result["task"].cancel)
+        th.join()
+        raise
     if "error" in result:
         raise result["error"]
     return result["value"]

@@ -1,0 +1,512 @@
+"""Load harness: sweep concurrency or request rate against a target, stream every request, write
+one row per request and telemetry samples into a run, summarize each load point.
+
+The pipeline of :func:`measure`::
+
+    target → engine (detached, or started and stopped here) → requests (workload or synthetic)
+           → for each load point: warm-up (first point only) + measure, through the same gate
+           → rows stream into the run as requests finish → telemetry beside → summary per point
+
+Profiles (``profile=``), options after ``;``:
+
+* ``concurrency=1,2,4,8`` — closed loop: N workers, each sends its next request when the
+  previous one finished.
+* ``rate=2,4;arrival=poisson|constant|gamma;burstiness=1.0;cap=16`` — open loop: arrivals at
+  the given requests/s, precomputed from the seed (gamma gaps with shape = burstiness, scale =
+  1/(rate·burstiness); burstiness 1 = Poisson); ``cap`` limits requests in flight (the wait
+  shows as ``sent_s − scheduled_s``).
+
+Each point stops after ``requests_per_point`` requests or ``duration_s`` seconds, whichever
+comes first. Same seed → same schedule and same prompts. A 429/503 with Retry-After makes the
+closed-loop worker that got it wait that long (at most 30 s); open-loop arrivals do not wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .client import Client, Request, Response, run_sync
+from .errors import WorkbenchError
+
+ARRIVALS = ("constant", "poisson", "gamma")
+DEFAULT_OUTPUT_TOKENS = 128
+DEFAULT_INPUT_TOKENS = 128
+RETRY_AFTER_CAP_S = 30.0
+
+
+class HarnessError(WorkbenchError, ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    label: str  # "concurrency=4" / "rate=2"
+    concurrency: int  # cap on requests in flight; 0 = none
+    request_rate: float  # requests/s; inf = closed loop
+    arrival: str = "poisson"
+    burstiness: float = 1.0
+
+
+@dataclass
+class MeasureResult:
+    run_id: str
+    run_dir: Any  # pathlib.Path
+    summary: Any  # pandas.DataFrame, one row per load point
+    status: str = "completed"
+    notes: list[str] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        return f"<p>run <code>{self.run_id}</code> ({self.status})</p>" + self.summary.to_html(index=False)
+
+
+# ------------------------------------------------------------------ profile and schedule (pure)
+def parse_profile(profile: str) -> list[LoadPoint]:
+    """``"concurrency=1,2,4"`` or ``"rate=2,4;arrival=gamma;burstiness=0.5;cap=8"`` → load points."""
+    head, *opts = [p.strip() for p in str(profile).split(";") if p.strip()]
+    kind, _, values = head.partition("=")
+    options: dict[str, str] = {}
+    for o in opts:
+        k, _, v = o.partition("=")
+        if k not in ("arrival", "burstiness", "cap"):
+            raise HarnessError(f"profile {profile!r}: unknown option {k!r} (arrival, burstiness, cap)")
+        options[k] = v
+    try:
+        nums = [float(v) for v in values.split(",") if v.strip()]
+        cap = int(options.get("cap", 0))
+        burstiness = float(options.get("burstiness", 1.0))
+    except ValueError:
+        raise HarnessError(f"profile {profile!r}: values must be numbers") from None
+    arrival = options.get("arrival", "poisson")
+    if kind not in ("concurrency", "rate") or not nums or any(n <= 0 for n in nums):
+        raise HarnessError(f"profile {profile!r}: expected 'concurrency=1,2,4' or 'rate=2,4[;arrival=...]' "
+                           "with positive numbers")
+    if arrival not in ARRIVALS or burstiness <= 0:
+        raise HarnessError(f"profile {profile!r}: arrival must be one of {ARRIVALS} and burstiness > 0")
+    if kind == "concurrency":
+        return [LoadPoint(f"concurrency={int(n)}", int(n), math.inf) for n in nums]
+    return [LoadPoint(f"rate={n:g}", cap, n, arrival, burstiness) for n in nums]
+
+
+def arrival_times_s(n: int, rate: float, arrival: str = "poisson", burstiness: float = 1.0,
+                    seed: int = 0) -> np.ndarray:
+    """Offsets (s) of ``n`` arrivals at ``rate`` requests/s, first at 0. constant: i/rate;
+    poisson: exponential gaps of mean 1/rate; gamma: gaps ~ Gamma(shape=burstiness,
+    scale=1/(rate·burstiness)) (mean 1/rate; burstiness < 1 is burstier). inf rate: all 0."""
+    if n <= 0:
+        return np.zeros(0)
+    if math.isinf(rate):
+        return np.zeros(n)
+    if arrival == "constant":
+        return np.arange(n) / rate
+    shape = 1.0 if arrival == "poisson" else burstiness
+    gaps = np.random.default_rng(seed).gamma(shape, 1.0 / (rate * shape), size=n - 1)
+    return np.concatenate([[0.0], np.cumsum(gaps)])
+
+
+_WORDS = ("time year people way day man thing woman life child world school state family student "
+          "group country problem hand part place case week company system program question work "
+          "government number night point home water room mother area money story fact month lot "
+          "right study book eye job word business issue side kind head house service friend father "
+          "power hour game line end member law car city community name president team minute idea").split()
+
+
+def synthetic_requests(n: int, input_tokens: int, seed: int = 0) -> list[Request]:
+    """``n`` distinct chat requests of about ``input_tokens`` prompt tokens (common English words,
+    about one token each; the server's usage records the true count)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        words = " ".join(rng.choice(_WORDS) for _ in range(max(1, input_tokens - 12)))
+        text = f"Request {i}. Continue this list of words: {words}"
+        out.append(Request("chat", {"messages": [{"role": "user", "content": text}]}, item_id=f"synthetic-{i}"))
+    return out
+
+
+# ------------------------------------------------------------------ the measuring loop
+def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoint, request: Request,
+                 scheduled_s: float) -> dict:
+    """A REQUESTS row (workbench/schema.py) from a response."""
+    return {
+        "request_id": request_id, "phase": phase, "load_point": point.label,
+        "concurrency": point.concurrency, "request_rate": point.request_rate,
+        "endpoint": request.endpoint, "item_id": request.item_id,
+        "scheduled_s": scheduled_s, "sent_s": resp.sent_s, "chunk_times_s": resp.chunk_times_s,
+        "ttft_ms": resp.ttft_ms, "e2el_ms": resp.e2el_ms,
+        "prompt_tokens": resp.prompt_tokens, "output_tokens": resp.output_tokens,
+        "token_source": resp.token_source, "max_tokens": resp.max_tokens,
+        "forced_length": resp.forced_length, "http_status": resp.http_status,
+        "error": resp.error, "ok": resp.ok,
+    }
+
+
+class _Sweep:
+    """State shared by the load points of one run: the client, the run, counters, progress."""
+
+    def __init__(self, client: Client, run, send_kw: dict, bar=None):
+        self.client, self.run, self.send_kw, self.bar = client, run, send_kw, bar
+        self.next_id = 0
+        self.rows: list[dict] = []
+
+    async def _one(self, req: Request, point: LoadPoint, phase: str, scheduled_s: float) -> Response:
+        resp = await self.client.send(req, **self.send_kw)
+        row = response_row(resp, request_id=self.next_id, phase=phase, point=point, request=req,
+                           scheduled_s=scheduled_s)
+        self.next_id += 1
+        self.rows.append(row)
+        self.run.append("requests", row)
+        if self.bar is not None:
+            self.bar.update(1)
+        return resp
+
+    async def closed_loop(self, point: LoadPoint, reqs, phase: str, stop_at_s: float | None) -> None:
+        it = iter(reqs)
+
+        async def worker() -> None:
+            for req in it:  # shared iterator: a worker takes the next request only when free
+                now = self.run.now_s()
+                if stop_at_s is not None and now >= stop_at_s:
+                    return
+                resp = await self._one(req, point, phase, now)
+                if resp.retry_after_s:
+                    await asyncio.sleep(min(resp.retry_after_s, RETRY_AFTER_CAP_S))
+
+        await asyncio.gather(*(worker() for _ in range(max(1, point.concurrency))))
+
+    async def open_loop(self, point: LoadPoint, reqs: list[Request], offsets_s, phase: str,
+                        stop_at_s: float | None) -> None:
+        sem = asyncio.Semaphore(point.concurrency) if point.concurrency else contextlib.nullcontext()
+        t0 = self.run.now_s()
+        tasks = []
+
+        async def gated(req: Request, due: float) -> None:
+            async with sem:
+                await self._one(req, point, phase, due)
+
+        for req, off in zip(reqs, offsets_s):
+            due = t0 + float(off)
+            if stop_at_s is not None and due >= stop_at_s:
+                break
+            delay = due - self.run.now_s()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(gated(req, due)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def point(self, point: LoadPoint, reqs: list[Request], phase: str, n: int | None,
+                    duration_s: float | None, seed: int) -> tuple[float, float]:
+        """Run one load point (or its warm-up); returns its window (start_s, end_s) on the run clock."""
+        start = self.run.now_s()
+        stop_at = start + duration_s if duration_s else None
+        if math.isinf(point.request_rate):
+            stream = itertools.cycle(reqs) if n is None else itertools.islice(itertools.cycle(reqs), n)
+            await self.closed_loop(point, stream, phase, stop_at)
+        else:
+            count = n if n is not None else int(math.ceil(point.request_rate * duration_s)) + 1
+            offsets = arrival_times_s(count, point.request_rate, point.arrival, point.burstiness, seed)
+            chosen = list(itertools.islice(itertools.cycle(reqs), count))
+            await self.open_loop(point, chosen, offsets, phase, stop_at)
+        return start, self.run.now_s()
+
+
+async def probe_capabilities(client: Client) -> dict[str, bool]:
+    """Ask the server once whether it accepts ``ignore_eos``/``min_tokens`` and streams usage:
+    a 4-token request with both fields; accepted and 4 tokens counted → both taken as working."""
+    probe = Request("chat", {"messages": [{"role": "user", "content": "Say hello."}]})
+    saved = client.capabilities
+    client.capabilities = {"ignore_eos": True, "min_tokens": True}
+    try:
+        r = await client.send(probe, force_output_tokens=4)
+    finally:
+        client.capabilities = saved
+    forcing = r.ok and r.token_source == "usage" and r.output_tokens == 4
+    return {"ignore_eos": forcing, "min_tokens": forcing, "stream_usage": r.ok and r.token_source == "usage"}
+
+
+# ------------------------------------------------------------------ orchestration
+def _resolve_target(target):
+    """A Target from a name, a Target, an Engine, or a URL ending in /v1 (an ad-hoc external target)."""
+    from .targets import Target, get_target
+
+    if isinstance(target, Target):
+        return target, None
+    if hasattr(target, "target") and hasattr(target, "base_url"):  # a running Engine
+        return target.target, target
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        from .engines import models_ready
+
+        ids = models_ready(target.rstrip("/"), timeout=10.0)
+        if not ids:
+            raise HarnessError(f"{target}/models does not answer: is the server up?")
+        return Target(name=target.split("//", 1)[1].split("/", 1)[0], engine="external", model=ids[0],
+                      base_url=target.rstrip("/"), source="command line"), None
+    return get_target(target), None
+
+
+@contextlib.contextmanager
+def _endpoint(target, engine=None):
+    """(base_url, engine pid or None, engine version or None) — a detached engine when one is
+    ready, else one started here and stopped on exit; external targets start nothing."""
+    from . import engines
+
+    if engine is not None:
+        yield engine.base_url, engine.pid, engine.version
+        return
+    if not target.managed:
+        yield target.base_url, None, None
+        return
+    state = engines.detached_engine(target.name)
+    if state and state.get("ready"):
+        yield state["base_url"], state.get("pid"), state.get("engine_version")
+        return
+    with engines.running(target) as e:
+        yield e.base_url, e.pid, e.version
+
+
+def _requests_for(workload, n: int, input_tokens: int | None, seed: int) -> list[Request]:
+    if workload is None:
+        return synthetic_requests(n, input_tokens or DEFAULT_INPUT_TOKENS, seed)
+    reqs = workload.requests(seed=seed)
+    if not reqs:
+        raise HarnessError(f"workload {workload.name!r} has no items")
+    return reqs
+
+
+def _with_max_tokens(reqs: list[Request], cap: int | None) -> list[Request]:
+    if cap is None:
+        return reqs
+    return [r if r.endpoint == "embeddings" else Request(r.endpoint, {**r.body, "max_tokens": int(cap)}, r.item_id)
+            for r in reqs]
+
+
+def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: dict | None):
+    import pandas as pd
+
+    from .metrics import summarize
+    from .telemetry import window_stats
+
+    if not rows:
+        return pd.DataFrame()
+    summary = summarize(pd.DataFrame(rows), slo)
+    extra = []
+    for label in summary["load_point"]:
+        start, end = windows.get(label, (math.nan, math.nan))
+        w = window_stats(samples, start, end) if samples else {}
+        extra.append(w)
+    tele = pd.DataFrame(extra, index=summary.index)
+    summary = pd.concat([summary, tele], axis=1)
+    if "energy_j_delta" in summary:
+        summary["energy_j_per_token"] = summary["energy_j_delta"] / summary["total_output_tokens"]
+    return summary
+
+
+async def _run_sweep(client: Client, run, points, reqs, warm_reqs, *, n, duration_s, send_kw,
+                     telemetry, progress, seed) -> dict:
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        total = None if duration_s else len(warm_reqs) + n * len(points)
+        bar = tqdm(total=total, desc="measure", unit="req")
+    sweep = _Sweep(client, run, send_kw, bar)
+    windows: dict[str, tuple[float, float]] = {}
+    try:
+        if telemetry is not None:
+            telemetry.start()
+        if warm_reqs:
+            if bar is not None:
+                bar.set_postfix_str(f"warm-up through {points[0].label}")
+            await sweep.point(points[0], warm_reqs, "warmup", len(warm_reqs), None, seed + 1)
+        for i, point in enumerate(points):
+            if bar is not None:
+                bar.set_postfix_str(point.label)
+            windows[point.label] = await sweep.point(point, reqs, "measure", n, duration_s, seed + i)
+    finally:
+        if telemetry is not None:
+            await asyncio.to_thread(telemetry.stop)
+        if bar is not None:
+            bar.close()
+    return windows
+
+
+def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requests_per_point: int | None = 16,
+            duration_s: float | None = None, warmup: int = 2, max_tokens: int | None = None,
+            output_tokens: int | None = None, input_tokens: int | None = None, seed: int = 0,
+            results_root=None, progress: bool = True, slo: dict | None = None,
+            telemetry_interval_s: float = 0.5, timeout_s: float = 300) -> MeasureResult:
+    """Sweep ``profile`` against ``target`` (a name, Target, running Engine or URL); write a
+    ``load`` run; return its id, directory and one summary row per load point.
+
+    Content: ``workload`` items (name, path or Workload), else synthetic prompts of about
+    ``input_tokens`` tokens. Length: ``output_tokens`` forces it on self-hosted engines
+    (max_tokens + ignore_eos/min_tokens where the target's capabilities — or a probe — allow;
+    verified from usage); on API targets it is only a cap. ``max_tokens`` caps without forcing.
+    Ctrl-C ends the run: finished requests stay written and status is "interrupted"."""
+    from .store import RunWriter
+
+    tgt, engine = _resolve_target(target)
+    points = parse_profile(profile)
+    if requests_per_point is None and not duration_s:
+        raise HarnessError("give requests_per_point or duration_s (or both)")
+    wl = None
+    if workload is not None:
+        from .workloads import load_workload
+
+        wl = workload if hasattr(workload, "requests") else load_workload(workload)
+    slo = slo if slo is not None else (dict(wl.slo) if wl is not None and wl.slo else None)
+    is_api = tgt.deployment.kind == "api"
+    if output_tokens is None and wl is None and max_tokens is None:
+        output_tokens = DEFAULT_OUTPUT_TOKENS
+    force = None if is_api else output_tokens
+    cap = max_tokens if max_tokens is not None else (output_tokens if is_api else None)
+    if cap is None and force is None and wl is not None:
+        cap = wl.max_tokens
+    n_prompts = requests_per_point or 256
+    reqs = _with_max_tokens(_requests_for(wl, n_prompts + warmup, input_tokens, seed), cap)
+    warm_reqs, reqs = (reqs[-warmup:], reqs[:-warmup]) if warmup and len(reqs) > warmup else ([], reqs)
+    notes: list[str] = []
+    params = {"profile": profile, "requests_per_point": requests_per_point, "duration_s": duration_s,
+              "warmup": warmup, "max_tokens": cap, "output_tokens": output_tokens, "forced_output_tokens": force,
+              "input_tokens": input_tokens if wl is None else None, "seed": seed, "slo": slo,
+              "content": f"workload {wl.name}" if wl is not None else "synthetic"}
+    with _endpoint(tgt, engine) as (base_url, pid, version):
+        from .telemetry import Telemetry, metrics_url
+
+        dep = tgt.deployment
+        with RunWriter(kind="load", target=tgt.name, engine=tgt.engine if tgt.managed else (dep.engine or "external"),
+                       model=tgt.model, params={**params, "base_url": base_url}, root=results_root,
+                       engine_version=version, dtype=dep.dtype or dep.quantization,
+                       hardware_count=dep.count, workload=wl.name if wl is not None else None) as run:
+            client = Client(base_url, tgt.model, api_key=tgt.api_key(), strict=tgt.strict, timeout_s=timeout_s,
+                            capabilities=tgt.capabilities, clock_origin_s=run.t0)
+            is_vllm = tgt.engine == "vllm" or "vllm" in str(dep.engine or "").lower()
+            telemetry = Telemetry(run, pid=pid, prometheus_url=metrics_url(base_url) if is_vllm else None,
+                                  interval_s=telemetry_interval_s)
+            windows: dict = {}
+            status = "completed"
+
+            async def main() -> dict:
+                async with client:
+                    if force is not None and not tgt.capabilities and not tgt.strict:
+                        client.capabilities = await probe_capabilities(client)
+                        notes.append(f"capabilities probed: {client.capabilities}")
+                    return await _run_sweep(client, run, points, reqs, warm_reqs, n=requests_per_point,
+                                            duration_s=duration_s, send_kw={"force_output_tokens": force},
+                                            telemetry=telemetry, progress=progress, seed=seed)
+
+            try:
+                windows = run_sync(main())
+            except KeyboardInterrupt:
+                status = "interrupted"
+                notes.append("interrupted (Ctrl-C): finished requests are kept")
+            rows = _read_rows(run)
+            notes.extend(telemetry.notes)
+            notes.extend(_length_notes(rows, force))
+            summary = _point_summary(rows, windows, telemetry.samples, slo)
+            run.finish(status, summary={"points": summary.to_dict("records"), "notes": notes,
+                                        "windows": windows, "capabilities": client.capabilities})
+    return MeasureResult(run.run_id, run.dir, summary, status, notes)
+
+
+def _read_rows(run) -> list[dict]:
+    """The measure-phase rows already written to the run (also after an interruption)."""
+    import json
+
+    path = run.dir / "requests.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.endswith("\n"):
+                rows.append(json.loads(line))
+    return rows
+
+
+def _length_notes(rows: list[dict], force: int | None) -> list[str]:
+    """Say when forced output lengths were not honoured (checked against usage)."""
+    if force is None:
+        return []
+    measured = [r for r in rows if r["phase"] == "measure" and r["ok"]]
+    off = [r for r in measured if r["output_tokens"] != force]
+    unforced = sum(not r["forced_length"] for r in measured)
+    notes = []
+    if off:
+        notes.append(f"{len(off)} of {len(measured)} requests returned another length than the forced "
+                     f"{force} tokens (token_source: {sorted({r['token_source'] for r in off})})")
+    if unforced:
+        notes.append(f"{unforced} requests could not force length (engine lacks ignore_eos/min_tokens): "
+                     "natural endings, max_tokens as a cap")
+    return notes
+
+
+# ------------------------------------------------------------------ CLI
+SUMMARY_COLUMNS = {
+    "load_point": "load", "completed": "ok", "failed": "err", "request_throughput": "req/s",
+    "output_tokens_per_s": "out tok/s", "goodput": "goodput", "p50_ttft_ms": "TTFT p50 ms",
+    "p99_ttft_ms": "TTFT p99 ms", "p50_tpot_ms": "TPOT p50 ms", "p99_itl_ms": "ITL p99 ms",
+    "p99_e2el_ms": "E2EL p99 ms",
+}
+
+
+def format_summary(summary) -> str:
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    extra = [c for c in ("mean_cpu_pct", "max_rss_gib", "max_kv_cache_usage_pct", "max_mem_used_gib",
+                         "mean_power_w", "energy_j_per_token") if c in summary.columns]
+    table = summary[cols + extra].rename(columns=SUMMARY_COLUMNS)
+    return table.to_string(index=False, float_format=lambda v: f"{v:,.2f}")
+
+
+def _parse_slo(text: str | None) -> dict | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        k, _, v = part.partition("=")
+        if k.strip() not in ("ttft_ms", "tpot_ms", "e2el_ms"):
+            raise HarnessError(f"--slo {text!r}: keys are ttft_ms, tpot_ms, e2el_ms; got {k!r}")
+        out[k.strip()] = float(v)
+    return out
+
+
+def add_cli_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", required=True, help="target name (workbench targets) or a URL ending in /v1")
+    p.add_argument("--workload", default=None, help="workload whose items are the prompts (default: synthetic)")
+    p.add_argument("--profile", default="concurrency=1,2,4,8",
+                   help="'concurrency=1,2,4,8' or 'rate=2,4[;arrival=poisson|constant|gamma;burstiness=B;cap=C]'")
+    p.add_argument("--requests", type=int, default=16, help="requests per load point")
+    p.add_argument("--duration", type=float, default=None, help="seconds per load point (with or instead of --requests)")
+    p.add_argument("--warmup", type=int, default=2, help="warm-up requests before the first point (not counted)")
+    p.add_argument("--output-tokens", type=int, default=None, help="forced output length (self-hosted)")
+    p.add_argument("--max-tokens", type=int, default=None, help="output cap without forcing")
+    p.add_argument("--input-tokens", type=int, default=None, help="synthetic prompt length (no workload)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--slo", default=None, help="e.g. ttft_ms=500,tpot_ms=50 (default: the workload's)")
+    p.add_argument("--results-root", default=None, help="where the run goes (default: results/)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cli(args) -> int:
+    res = measure(args.target, workload=args.workload, profile=args.profile,
+                  requests_per_point=args.requests if args.requests and args.requests > 0 else None,
+                  duration_s=args.duration, warmup=args.warmup, max_tokens=args.max_tokens,
+                  output_tokens=args.output_tokens, input_tokens=args.input_tokens, seed=args.seed,
+                  results_root=args.results_root, progress=not args.no_progress, slo=_parse_slo(args.slo))
+    print(f"\nrun {res.run_id} ({res.status}) -> {res.run_dir}")
+    if len(res.summary):
+        print(format_summary(res.summary))
+    for note in res.notes:
+        print(f"note: {note}")
+    return 130 if res.status == "interrupted" else 0
