@@ -368,15 +368,14 @@ def crossings_requests_per_month(a: Option, b: Option, *, max_requests_per_month
     slope = a.usd_per_request_variable - b.usd_per_request_variable
     d_mid = np.asarray(a.usd_per_month(mid) - b.usd_per_month(mid), dtype=float)
     d_lo, d_hi = d_mid + slope * (lo - mid), d_mid + slope * (hi - mid)
-    d_lo[0] = float(a.usd_per_month(0.0) - b.usd_per_month(0.0))
     scale = max(1.0, float(np.max(np.abs(d_mid))) if len(d_mid) else 1.0)
     tol = 1e-9 * scale
     events: list[tuple[float, int]] = []  # (volume, sign of a - b) in volume order
     for i in range(len(lo)):
         s_lo, s_hi = _sign(d_lo[i], tol), _sign(d_hi[i], tol)
         events.append((lo[i], s_lo))
-        if s_lo * s_hi < 0 or (s_lo != 0 and s_hi == 0) or (s_lo == 0 and s_hi != 0):
-            root = mid[i] - d_mid[i] / slope if slope else lo[i]
+        if s_lo * s_hi < 0:  # linear within the interval: interpolate its root
+            root = lo[i] + (hi[i] - lo[i]) * d_lo[i] / (d_lo[i] - d_hi[i])
             events.append((float(min(max(root, lo[i]), hi[i])), 0))
         events.append((hi[i], s_hi))
     out: list[float] = []
