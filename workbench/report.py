@@ -1,0 +1,252 @@
+"""Reports: execute the parameterized notebooks with papermill and render them to standalone,
+offline HTML (plotly.js inlined once, code cells hidden) under ``reports/``.
+
+``workbench report [--param k=v …] [--live]`` runs ``notebooks/decide.ipynb`` (with ``--live``,
+``measure.ipynb`` and ``evaluate.ipynb`` first) and prints the path of the HTML.
+
+Why the renderer matters: under papermill plotly's default renderer is ``plotly_mimetype``,
+which nbconvert drops silently (research/jupyter.md §2). The kernel gets
+``PLOTLY_RENDERER=plotly_mimetype+notebook`` in its environment and every notebook's first cell
+calls :func:`setup_notebook`, so each figure carries both the MIME bundle (JupyterLab) and
+HTML with plotly.js inlined once (nbconvert, offline browsers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import WorkbenchError
+from .paths import REPO_DIR
+
+NOTEBOOKS_DIR = REPO_DIR / "notebooks"
+RENDERER = "plotly_mimetype+notebook"
+KERNEL = "python3"  # papermill maps it to the running interpreter (jupyter_client), no registration
+
+
+class ReportError(WorkbenchError, RuntimeError):
+    pass
+
+
+def reports_dir() -> Path:
+    """``$WORKBENCH_REPORTS_DIR``, else ``reports/`` in the checkout (gitignored)."""
+    return Path(os.environ.get("WORKBENCH_REPORTS_DIR") or REPO_DIR / "reports")
+
+
+# ----------------------------------------------------------------------------- inside the kernel
+def setup_notebook() -> None:
+    """First cell of every notebook: figures render in JupyterLab *and* in nbconvert HTML
+    (offline: plotly.js inlined once), wide tables."""
+    import pandas as pd
+    import plotly.io as pio
+
+    pio.renderers.default = os.environ.get("PLOTLY_RENDERER") or RENDERER
+    pd.set_option("display.max_columns", 40)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_colwidth", 80)
+
+
+def show_decision(decision) -> None:
+    """Display one workload's answer: summary, cost curves, quality vs cost, placement table
+    and win ranges (for the decide notebook)."""
+    from IPython.display import Markdown, display
+
+    from . import figures
+
+    display(Markdown(f"### {decision.workload}\n\n**{decision.summary()}**  \n"
+                     f"Primary metric `{decision.metric}`, floor {decision.floor}; privacy: {decision.privacy}."))
+    display(figures.cost_curves(decision))
+    display(figures.quality_vs_cost(decision))
+    cols = ["option", "kind", "feasible", "reason", "usd_per_month", "usd_per_request", "replicas",
+            "quality", "quality_ci_low", "quality_provenance", "latency_ok", "privacy_ok", "provenance"]
+    display(decision.table[[c for c in cols if c in decision.table]].style.format(precision=4).hide(axis="index"))
+    if len(decision.win_ranges):
+        display(Markdown("Volume ranges (requests/month) in which each feasible option is cheapest:"))
+        display(decision.win_ranges.style.format(precision=0, thousands=",").hide(axis="index"))
+
+
+# ----------------------------------------------------------------------------- the decision report
+@dataclass
+class DecisionSet:
+    """Decisions for several workloads, with what went into them (for the decide notebook)."""
+
+    decisions: list
+    built: dict  # workload name -> decide.Options
+    quality: dict  # workload name -> {option: QualityEstimate}
+    results: Any
+    calibration: str
+
+    def notes_markdown(self):
+        from IPython.display import Markdown
+
+        runs = self.results.runs if self.results is not None else []
+        lines = [f"**Inputs**: {len(runs)} stored runs ({_kinds(runs)}); projection calibration: {self.calibration}.", ""]
+        for d in self.decisions:
+            lines.append(f"- {d.summary()}")
+            for n in self.built[d.workload].notes:
+                lines.append(f"  - note: {n}")
+        return Markdown("\n".join(lines))
+
+    def provenance(self):
+        """One row per workload × option: where its cost, capacity, tokens and quality came from."""
+        import pandas as pd
+
+        rows = []
+        for d in self.decisions:
+            b = self.built[d.workload]
+            for o in b.options:
+                q = self.quality[d.workload].get(o.name)
+                rows.append({"workload": d.workload, "option": o.name, "kind": o.kind,
+                             **{k: v for k, v in o.provenance.items()},
+                             "tokens": b.tokens["provenance"],
+                             "quality": q.label if q else "none (infeasible: measure it with `workbench evaluate`)"})
+        return pd.DataFrame(rows)
+
+
+def _kinds(runs) -> str:
+    if not len(runs):
+        return "none"
+    return ", ".join(f"{n} {k}" for k, n in runs["kind"].value_counts().items())
+
+
+def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fraction: float | None = 0.2,
+                     pricing: str = "on-demand", results_paths=None, include_projected: bool = True,
+                     apis=None, assume_quality: float | None = None) -> DecisionSet:
+    """Build options, estimate quality and decide for each workload (``"all"`` or a list of
+    names), from the stored results (``results_paths``; default data/results + results/)."""
+    from . import decide, store
+    from .catalog import load_catalog
+    from .workloads import list_workloads, load_workload
+
+    names = list_workloads() if workloads in (None, "all") else ([workloads] if isinstance(workloads, str) else list(workloads))
+    results = store.load(results_paths)
+    catalog = load_catalog()
+    fits, calibration = _fits(results)
+    decisions, built, quality = [], {}, {}
+    for name in names:
+        w = load_workload(name)
+        b = decide.build_options_detailed(w, catalog=catalog, results=results, pricing=pricing, apis=apis,
+                                          fits=fits, candidates=decide.PROJECTED_CANDIDATES if include_projected else ())
+        q = decide.quality_estimates(w, b, results=results, catalog=catalog, assume=assume_quality)
+        volume = decide.requests_per_month(w.daily_volume) * float(volume_scale)
+        decisions.append(decide.decide(w, b.options, volume=volume, quality=q, route_fraction=route_fraction))
+        built[name], quality[name] = b, q
+    return DecisionSet(decisions, built, quality, results, calibration)
+
+
+def _fits(results):
+    """Calibration of the roofline on the stored sweeps (none: the uncalibrated defaults)."""
+    try:
+        from .calibrate import fit_all, load_points
+
+        points = load_points(results)
+        if not len(points):
+            return None, "uncalibrated (no load sweeps stored)"
+        fits = fit_all(points)
+        return fits, "; ".join(f"{e} on {h}: {f.eff.label}" for (e, h), f in fits.items()) or "uncalibrated"
+    except (ImportError, WorkbenchError) as e:
+        return None, f"uncalibrated ({e})"
+
+
+# ----------------------------------------------------------------------------- executing
+def parse_params(pairs: list[str] | None) -> dict:
+    """``["k=v", ...]`` → dict; values parsed as YAML (numbers, true/false, null, [lists])."""
+    import yaml
+
+    out = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise ReportError(f"--param {p!r}: expected key=value")
+        k, v = p.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+        except yaml.YAMLError as e:
+            raise ReportError(f"--param {p!r}: value is not valid YAML ({e})") from e
+    return out
+
+
+def execute(notebook: str | Path, parameters: dict | None = None, *, out_dir: str | Path | None = None,
+            timeout_s: float = 600, stamp: str | None = None) -> Path:
+    """Run a notebook with papermill (kernel ``python3`` = this interpreter) into ``out_dir``.
+    Returns the executed notebook's path. A failing cell raises ReportError naming the cell;
+    the partial notebook is kept."""
+    import papermill as pm
+
+    src = Path(notebook)
+    if not src.suffix:
+        src = NOTEBOOKS_DIR / f"{src}.ipynb"
+    if not src.is_file():
+        raise ReportError(f"{src}: no such notebook (notebooks are in {NOTEBOOKS_DIR})")
+    out_dir = Path(out_dir) if out_dir else reports_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    out = out_dir / f"{src.stem}-{stamp}.ipynb"
+    os.environ.setdefault("PLOTLY_RENDERER", RENDERER)  # inherited by the kernel
+    try:
+        pm.execute_notebook(str(src), str(out), parameters=parameters or {}, kernel_name=KERNEL,
+                            progress_bar=False, cwd=str(REPO_DIR), execution_timeout=timeout_s,
+                            start_timeout=120)
+    except pm.PapermillExecutionError as e:
+        raise ReportError(f"{src.name}: cell {e.cell_index} failed: {e.ename}: {e.evalue} "
+                          f"(partial notebook: {out})") from None
+    return out
+
+
+def to_html(executed: str | Path, html: str | Path | None = None) -> Path:
+    """Standalone HTML without code cells. Figures carry plotly.js inline (see module doc), so
+    the page renders with networking off."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    executed = Path(executed)
+    html = Path(html) if html else executed.with_suffix(".html")
+    nb = nbformat.read(executed, as_version=4)
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def run_report(parameters: dict | None = None, *, live: bool = False, live_parameters: dict | None = None,
+               out_dir: str | Path | None = None, timeout_s: float = 600, notebook: str = "decide") -> dict:
+    """The main job: (with ``live``) execute measure and evaluate, then ``notebook`` (decide);
+    write the executed notebook and its HTML. Returns {"html", "notebook", "seconds", "live": [...]}."""
+    t0 = time.perf_counter()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    done = []
+    if live:
+        for nb in ("measure", "evaluate"):
+            done.append(str(execute(nb, live_parameters or {}, out_dir=out_dir, timeout_s=timeout_s, stamp=stamp)))
+    executed = execute(notebook, parameters, out_dir=out_dir, timeout_s=timeout_s, stamp=stamp)
+    html = to_html(executed)
+    return {"html": str(html), "notebook": str(executed), "seconds": time.perf_counter() - t0, "live": done}
+
+
+# ----------------------------------------------------------------------------- CLI
+def add_cli_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the decide notebook (YAML value), e.g. route_fraction=0.3 "
+                        "or workloads=[ticket-classification]")
+    p.add_argument("--live", action="store_true",
+                   help="run notebooks/measure.ipynb and evaluate.ipynb first (measure against the targets)")
+    p.add_argument("--live-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the measure/evaluate notebooks (with --live)")
+    p.add_argument("--notebook", default="decide", help="notebook to run (default: decide; also claims)")
+    p.add_argument("--out", default=None, help="output directory (default: reports/)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds per cell (default 600)")
+
+
+def cli(args) -> int:
+    r = run_report(parse_params(args.param), live=args.live, live_parameters=parse_params(args.live_param),
+                   out_dir=args.out, timeout_s=args.timeout, notebook=args.notebook)
+    for nb in r["live"]:
+        print(f"live run notebook: {nb}")
+    print(f"executed notebook: {r['notebook']}")
+    print(f"report ({r['seconds']:.1f} s): {r['html']}")
+    return 0
