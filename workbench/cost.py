@@ -370,28 +370,23 @@ def crossings_requests_per_month(a: Option, b: Option, *, max_requests_per_month
     d_lo, d_hi = d_mid + slope * (lo - mid), d_mid + slope * (hi - mid)
     scale = max(1.0, float(np.max(np.abs(d_mid))) if len(d_mid) else 1.0)
     tol = 1e-9 * scale
-    events: list[tuple[float, int]] = []  # (volume, sign of a - b) in volume order
-    for i in range(len(lo)):
-        s_lo, s_hi = _sign(d_lo[i], tol), _sign(d_hi[i], tol)
-        events.append((lo[i], s_lo))
-        if s_lo * s_hi < 0:  # linear within the interval: interpolate its root
-            root = lo[i] + (hi[i] - lo[i]) * d_lo[i] / (d_lo[i] - d_hi[i])
-            events.append((float(min(max(root, lo[i]), hi[i])), 0))
-        events.append((hi[i], s_hi))
-    out: list[float] = []
-    last_sign, zero_at = 0, None
-    for v, s in events:
-        if s == 0:
-            zero_at = v if zero_at is None else zero_at
-            continue
-        if last_sign and s != last_sign:
-            out.append(float(zero_at if zero_at is not None else v))
-        last_sign, zero_at = s, None
-    return [v for v in out if v > 0]
-
-
-def _sign(x: float, tol: float) -> int:
-    return 0 if abs(x) <= tol else (1 if x > 0 else -1)
+    s_lo = np.where(np.abs(d_lo) <= tol, 0, np.sign(d_lo)).astype(int)
+    s_hi = np.where(np.abs(d_hi) <= tol, 0, np.sign(d_hi)).astype(int)
+    # events in volume order, per interval: (lo, sign), (root, 0) when linear inside, (hi, sign)
+    inside = s_lo * s_hi < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.clip(lo + (hi - lo) * d_lo / np.where(inside, d_lo - d_hi, 1.0), lo, hi)
+    n = len(lo)
+    vol = np.column_stack([lo, np.where(inside, root, np.nan), hi]).ravel()
+    sgn = np.column_stack([s_lo, np.zeros(n, dtype=int), s_hi]).ravel()
+    keep = ~np.isnan(vol)
+    vol, sgn = vol[keep], sgn[keep]
+    nz = np.flatnonzero(sgn)
+    change = sgn[nz[1:]] != sgn[nz[:-1]]
+    prev, new = nz[:-1][change], nz[1:][change]
+    # a crossing is at the first zero after the last point of the old sign, else at the new sign
+    at = np.where(new - prev > 1, vol[np.minimum(prev + 1, len(vol) - 1)], vol[new])
+    return [float(v) for v in at if v > 0]
 
 
 def break_even_requests_per_month(a: Option, b: Option, *,
@@ -441,16 +436,14 @@ def flip_volumes_exact(options: Sequence[Option], *, max_requests_per_month: flo
     cands = sorted({v for i, a in enumerate(options) for b in options[i + 1:]
                     for v in crossings_requests_per_month(a, b, max_requests_per_month=max_requests_per_month)})
 
-    def cheapest(v: float) -> int:
-        return int(np.argmin([float(o.usd_per_month(v)) for o in options]))
-
-    out = []
-    for v in cands:
-        eps = max(v * 1e-9, 1e-9)
-        before, after = cheapest(max(v - eps, 0.0)), cheapest(v + eps)
-        if before != after:
-            out.append((v, options[before].name, options[after].name))
-    return out
+    if not cands:
+        return []
+    v = np.asarray(cands)
+    eps = np.maximum(v * 1e-9, 1e-9)
+    below = np.argmin([np.atleast_1d(o.usd_per_month(np.maximum(v - eps, 0.0))) for o in options], axis=0)
+    above = np.argmin([np.atleast_1d(o.usd_per_month(v + eps)) for o in options], axis=0)
+    return [(float(x), options[i].name, options[j].name)
+            for x, i, j in zip(v, below, above) if i != j]
 
 
 # --- measured capacity -------------------------------------------------------------------
