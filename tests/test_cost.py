@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_step_where_peak_load_needs_a_second_replica():
 
 
 def test_api_cached_and_batch():
-    kw = dict(input_usd_per_token=2.5e-6, output_usd_per_token=1e-5)
+    kw = {"input_usd_per_token": 2.5e-6, "output_usd_per_token": 1e-5}
     # 400 of 1000 input tokens cached at $1.25/M: 600 x 2.5e-6 + 400 x 1.25e-6 + 200 x 1e-5
     assert cost.api_usd_per_request(1000, 200, cached_input_tokens=400, cached_input_usd_per_token=1.25e-6,
                                     **kw) == pytest.approx(0.0015 + 0.0005 + 0.002)
@@ -242,7 +243,7 @@ def test_break_even_volumes_are_where_the_curves_cross(a, b):
         assert _cheaper(a, b, max(v - eps, 0)) * _cheaper(a, b, v + eps) <= 0
     # between consecutive crossings the order does not change (checked on a grid)
     edges = [0.0, *found, vmax]
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         inner = np.linspace(lo, hi, 23)[1:-1]
         signs = {s for s in (_cheaper(a, b, float(x)) for x in inner) if s}
         assert len(signs) <= 1, (lo, hi, signs)

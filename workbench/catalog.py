@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
 
     out = {}
     for k, v in record.items():
-        if v is pd.NA or (isinstance(v, float) and v != v):
+        if v is pd.NA or (isinstance(v, float) and math.isnan(v)):
             out[k] = None
         elif hasattr(v, "item"):
             out[k] = v.item()
