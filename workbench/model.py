@@ -98,13 +98,46 @@ def prepare_hf(force: bool = False, dtype: str = "float32") -> Path:
     return out
 
 
+def requantized_gguf(qtype: str, nthread: int = 2) -> Path:
+    """The Q4_1 GGUF requantized (once, into the cache dir) to ``qtype`` (e.g. "q3_k_m",
+    "q2_k") with llama.cpp's own quantizer. Requantizing from Q4_1 needs ``allow_requantize``;
+    tensors whose rows are not a multiple of 256 fall back to a type llama.cpp picks."""
+    import ctypes
+
+    import llama_cpp
+
+    name = qtype.upper()
+    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{name}", None)
+    if ftype is None:
+        raise ModelError(f"model_path 'smollm2:gguf-{qtype}': llama.cpp has no quantization type {name!r}")
+    src = smollm2_gguf()
+    out = cache_dir() / "models" / GGUF_NAME.replace("Q4_1", f"{name}-from-Q4_1")
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.allow_requantize = True
+    params.nthread = nthread
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    if rc != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"llama.cpp failed to requantize {src} to {name} (code {rc})")
+    tmp.rename(out)
+    return out
+
+
 def resolve_model_path(ref: str | None, engine: str) -> str:
     """Turn a target's ``model_path`` into a filesystem path. ``smollm2:gguf`` and
-    ``smollm2:hf`` name the embedded model; anything else is a path used as is."""
+    ``smollm2:hf`` name the embedded model; ``smollm2:gguf-q3_k_m`` (any llama.cpp type) the
+    GGUF requantized to that type; anything else is a path used as is."""
     if ref in (None, "", "smollm2"):
         ref = "smollm2:gguf" if engine == "llamacpp" else "smollm2:hf"
     if ref == "smollm2:gguf":
         return str(smollm2_gguf())
+    if ref.startswith("smollm2:gguf-"):
+        return str(requantized_gguf(ref.split("-", 1)[1]))
     if ref == "smollm2:hf":
         path = hf_dir()
         if not (path / _MARKER).is_file():

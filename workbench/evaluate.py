@@ -1,0 +1,271 @@
+"""Quality of a target on a workload: send the items, score each reply as it arrives, write it to
+the results store (kind "quality", ITEMS table), then bootstrap a confidence interval for every
+metric. ``compare`` pairs two runs item by item.
+
+    workbench evaluate --target local-llamacpp --workload ticket-classification --limit 20
+
+Pipeline: load workload → resolve endpoint → requests (temperature 0) → client.run_requests
+with on_response = score + persist → metrics + bootstrap CIs → run summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import WorkbenchError
+from .scorers import SCORERS, Scored, failed, metrics
+from .stats import bootstrap_ci, compare_binary, paired_bootstrap
+from .workloads import Workload, load_workload
+
+RETRIEVAL_TOP = 10
+"""How many passage ids a retrieval item stores (its ``output``: the ranking, best first)."""
+
+
+class EvalError(WorkbenchError, RuntimeError):
+    pass
+
+
+@dataclass
+class EvalResult:
+    run_id: str
+    run_dir: Path
+    metrics: Any  # pandas.DataFrame: metric, value, ci_low, ci_high, n
+    workload: str = ""
+    target: str = ""
+
+    def _repr_html_(self) -> str:
+        return f"<b>{self.workload} on {self.target}</b> (run {self.run_id})" + self.metrics.to_html(index=False)
+
+
+# --------------------------------------------------------------------------- endpoint
+@contextlib.contextmanager
+def _endpoint(target):
+    """Yield (thing run_requests accepts, Target): an Engine passed in, the detached engine
+    started with ``workbench engine start``, an external target, or an engine started here."""
+    from . import engines
+    from .targets import get_target
+
+    if hasattr(target, "base_url") and hasattr(target, "target"):  # an Engine
+        yield target, target.target
+        return
+    t = get_target(target)
+    if not t.managed:
+        yield t, t
+        return
+    state = engines.detached_engine(t.name)
+    if state and state.get("ready"):
+        yield engines.Engine(target=t, base_url=state["base_url"], port=state.get("port"),
+                             version=state.get("engine_version")), t
+        return
+    with engines.running(t) as e:
+        yield e, t
+
+
+# --------------------------------------------------------------------------- metrics table
+def metrics_table(wl: Workload, items: list[dict], scored: list[Scored], *, seed: int = 0,
+                  n_boot: int = 2000):
+    """One row per metric: value on all items, 95 % percentile-bootstrap CI, n items."""
+    import pandas as pd
+
+    rows = []
+    for name, m in metrics(wl.spec, items, scored).items():
+        v, lo, hi = bootstrap_ci(m.value, len(items), seed=seed, n_boot=n_boot) if items else (np.nan,) * 3
+        rows.append({"metric": name, "value": v, "ci_low": lo, "ci_high": hi, "n": len(items)})
+    return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high", "n"])
+
+
+def _pool(vec) -> np.ndarray:
+    """A sentence vector: as is, or the mean of per-token vectors (llama-cpp-python without pooling)."""
+    a = np.asarray(vec, float)
+    return a.mean(axis=0) if a.ndim == 2 else a
+
+
+def _rank(query_vec, corpus_mat: np.ndarray, ids: list[str], top: int = RETRIEVAL_TOP) -> list[str]:
+    """Passage ids by cosine similarity to the query, best first."""
+    q = _pool(query_vec)
+    sims = corpus_mat @ (q / (np.linalg.norm(q) or 1.0))
+    return [ids[j] for j in np.argsort(-sims, kind="stable")[:top]]
+
+
+def _embed_corpus(wl: Workload, endpoint, concurrency: int) -> np.ndarray:
+    from .client import run_requests
+
+    reqs = wl.corpus_requests()
+    resps = run_requests(endpoint, reqs, concurrency=concurrency, progress=False)
+    vecs = []
+    for req, r in zip(reqs, resps):
+        if not r.ok or not r.embeddings or len(r.embeddings) != len(req.body["input"]):
+            raise EvalError(f"workload {wl.name!r}: embedding the corpus failed at passage "
+                            f"{req.item_id!r}: {r.error or 'no embeddings returned'}")
+        vecs.extend(_pool(v) for v in r.embeddings)
+    mat = np.vstack(vecs)
+    return mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+
+
+# --------------------------------------------------------------------------- evaluate
+def evaluate(target, workload: str | Workload, limit: int | None = None, concurrency: int = 4,
+             results_root=None, progress: bool = True, seed: int = 0) -> EvalResult:
+    """Run ``workload`` (or a seeded subset of ``limit`` items) against ``target`` (a name, a
+    Target or an Engine) at temperature 0, persisting each scored item as it finishes."""
+    from .client import run_requests
+    from .store import RunWriter
+
+    wl = workload if isinstance(workload, Workload) else load_workload(workload)
+    items = wl.selected(limit, seed)
+    requests = wl.requests(limit, seed)
+    scorer = SCORERS[wl.spec["scorer"]]
+    scored: list[Scored | None] = [None] * len(items)
+    with _endpoint(target) as (endpoint, t):
+        params = {"limit": limit, "concurrency": concurrency, "seed": seed, "n_items": len(items),
+                  "max_tokens": wl.max_tokens, "temperature": 0, "scorer": wl.spec["scorer"]}
+        if wl.task == "retrieval":
+            params["pooling"] = "client-side mean of token vectors when the server returns one per token"
+        with RunWriter(kind="quality", target=t.name, engine=t.engine, model=t.model, params=params,
+                       root=results_root, workload=wl.name, weights="real",
+                       engine_version=getattr(endpoint, "version", None), dtype=t.deployment.dtype) as run:
+            corpus = _embed_corpus(wl, endpoint, concurrency) if wl.task == "retrieval" else None
+            ids = [c["id"] for c in wl.corpus]
+
+            def on_response(i: int, r) -> None:
+                item = items[i]
+                text = r.text
+                if r.ok and corpus is not None:
+                    text = json.dumps(_rank(r.embeddings[0], corpus, ids)) if r.embeddings else ""
+                s = scorer(item, text, wl.spec) if r.ok else failed(wl.spec, item)
+                scored[i] = s
+                run.append("items", {
+                    "workload": wl.name, "item_id": item["id"], "output": text, "parsed_ok": s.parsed_ok,
+                    "scores": s.scores, "prompt_tokens": r.prompt_tokens,
+                    "output_tokens": r.output_tokens, "latency_ms": r.e2el_ms, "error": r.error or "",
+                })
+
+            run_requests(endpoint, requests, concurrency=concurrency, progress=progress,
+                         on_response=on_response, stream=False)
+            table = metrics_table(wl, items, [s for s in scored if s is not None], seed=seed)
+            summary = {r["metric"]: {k: r[k] for k in ("value", "ci_low", "ci_high", "n")}
+                       for r in table.to_dict("records")}
+            run.finish("completed", summary={"metrics": summary, "primary_metric": wl.primary_metric})
+    return EvalResult(run.run_id, run.dir, table, wl.name, t.name)
+
+
+# --------------------------------------------------------------------------- from the store
+def _run_items(run_id: str, results) -> tuple[dict, Any]:
+    runs = results.runs[results.runs["run_id"] == run_id]
+    if runs.empty:
+        raise EvalError(f"run {run_id!r} not found in the results store ({len(results.runs)} runs loaded)")
+    meta = runs.iloc[0].to_dict()
+    if meta.get("kind") != "quality":
+        raise EvalError(f"run {run_id!r}: field 'kind': expected 'quality', got {meta.get('kind')!r}")
+    items = results.items[results.items["run_id"] == run_id].drop_duplicates("item_id", keep="last")
+    return meta, items
+
+
+def rescore(wl: Workload, items_df) -> tuple[list[dict], list[Scored]]:
+    """Workload items and their scores recomputed from stored outputs (failed requests score 0)."""
+    by_id = {it["id"]: it for it in wl.items}
+    items, scored = [], []
+    scorer = SCORERS[wl.spec["scorer"]]
+    for row in items_df.itertuples():
+        item = by_id.get(row.item_id)
+        if item is None:
+            continue
+        ok = not row.error and isinstance(row.output, str)
+        items.append(item)
+        scored.append(scorer(item, row.output, wl.spec) if ok else failed(wl.spec, item))
+    return items, scored
+
+
+def run_metrics(run_id: str, results=None):
+    """The metrics table (with bootstrap CIs) of a stored quality run, recomputed from its items."""
+    from .store import load
+
+    results = results if results is not None else load()
+    meta, df = _run_items(run_id, results)
+    wl = load_workload(meta["workload"])
+    items, scored = rescore(wl, df)
+    return metrics_table(wl, items, scored)
+
+
+def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int = 2000):
+    """Paired comparison of two quality runs of the same workload on their common items.
+
+    One row per metric: a, b, diff = a − b, its 95 % paired-bootstrap CI, p-value (McNemar —
+    exact binomial below 25 discordant items — for 0/1 metrics, paired bootstrap otherwise),
+    the test used, the discordant counts and n common items."""
+    import pandas as pd
+
+    from .store import load
+
+    results = results if results is not None else load()
+    meta_a, df_a = _run_items(run_a, results)
+    meta_b, df_b = _run_items(run_b, results)
+    if meta_a["workload"] != meta_b["workload"]:
+        raise EvalError(f"runs {run_a} and {run_b} measured different workloads "
+                        f"({meta_a['workload']!r} vs {meta_b['workload']!r})")
+    wl = load_workload(meta_a["workload"])
+    common = sorted(set(df_a["item_id"]) & set(df_b["item_id"]))
+    if not common:
+        raise EvalError(f"runs {run_a} and {run_b} share no items")
+    pick = lambda df: df.set_index("item_id").loc[common].reset_index()  # noqa: E731
+    items, sa = rescore(wl, pick(df_a))
+    _, sb = rescore(wl, pick(df_b))
+    ma, mb = metrics(wl.spec, items, sa), metrics(wl.spec, items, sb)
+    rows = []
+    for name in ma:
+        a, b = ma[name], mb[name]
+        if a.binary and b.binary:
+            p = compare_binary(a.data["x"], b.data["x"], seed=seed, n_boot=n_boot)
+        else:
+            p = paired_bootstrap(a.value, b.value, len(items), seed=seed, n_boot=n_boot)
+        rows.append({"metric": name, "a": a.value(), "b": b.value(), "diff": p.diff, "ci_low": p.ci_low,
+                     "ci_high": p.ci_high, "p_value": p.p_value, "test": p.test, "a_only": p.a_only,
+                     "b_only": p.b_only, "n": p.n})
+    out = pd.DataFrame(rows)
+    out.attrs.update(run_a=run_a, run_b=run_b, target_a=meta_a["target"], target_b=meta_b["target"],
+                     workload=wl.name)
+    return out
+
+
+# --------------------------------------------------------------------------- CLI
+def add_cli_arguments(p) -> None:
+    p.add_argument("--target", help="target name (see `workbench targets`)")
+    p.add_argument("--workload", help="workload name or directory (see --list)")
+    p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N items")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="paired comparison of two runs")
+    p.add_argument("--list", action="store_true", help="list the workloads")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cli(args) -> int:
+    import pandas as pd
+
+    from .workloads import list_workloads
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20,
+                           "display.float_format", "{:.4g}".format):
+        if args.list:
+            for name in list_workloads():
+                wl = load_workload(name)
+                print(f"{name:<26} {wl.task:<15} {len(wl.items):>4} items  primary {wl.primary_metric:<14} {wl.privacy}")
+            return 0
+        if args.compare:
+            table = compare(*args.compare, seed=args.seed)
+            print(f"{table.attrs['workload']}: A = {table.attrs['target_a']} ({args.compare[0]}), "
+                  f"B = {table.attrs['target_b']} ({args.compare[1]})")
+            print(table.to_string(index=False))
+            return 0
+        if not args.target or not args.workload:
+            raise EvalError("give --target and --workload (or --list, or --compare RUN_A RUN_B)")
+        res = evaluate(args.target, args.workload, limit=args.limit, concurrency=args.concurrency,
+                       progress=not args.no_progress, seed=args.seed)
+        print(f"{res.workload} on {res.target}: run {res.run_id} ({res.run_dir})")
+        print(res.metrics.to_string(index=False))
+    return 0
