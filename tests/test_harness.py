@@ -188,7 +188,12 @@ def test_llamacpp_single_slot_does_not_scale(llamacpp_engine, tmp_path):
     s = res.summary.set_index("concurrency")
     print("\n" + harness.format_summary(res.summary))
     assert (s["failed"] == 0).all() and set(s["token_source"]) == {"chunks"}
+    # One slot: our requests never decode at the same time, even with 8 in flight. The engine is
+    # shared with other users here, so throughput alone is noisy: with an outside client
+    # competing for the slot, 8 in flight win a larger share of it than 1 does.
+    m = load(tmp_path).requests.query("phase == 'measure' and concurrency == 8")
+    spans = sorted((r.sent_s + r.ttft_ms / 1e3, r.sent_s + r.e2el_ms / 1e3) for r in m.itertuples())
+    overlaps = [a_end - b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
+    assert max(overlaps) < 0.05, overlaps  # the next one starts decoding after the previous ended
     ratio = s.loc[8, "output_tokens_per_s"] / s.loc[1, "output_tokens_per_s"]
-    assert 0.6 < ratio < 1.5, ratio
-    # one request at a time: at concurrency 8 a request waits for the others, TTFT grows
-    assert s.loc[8, "p50_ttft_ms"] > 3 * s.loc[1, "p50_ttft_ms"]
+    assert 0.6 < ratio < 1.8, ratio

@@ -262,13 +262,19 @@ def _endpoint(target, engine=None):
     from . import engines
 
     if engine is not None:
-        yield engine.base_url, engine.pid, engine.version
+        pid = engine.pid
+        if pid is None and target.managed:  # an Engine wrapping a detached one: its pid is in the state file
+            state = engines.detached_engine(target.name)
+            pid = state.get("pid") if state and state.get("base_url") == engine.base_url else None
+        yield engine.base_url, pid, engine.version
         return
     if not target.managed:
         yield target.base_url, None, None
         return
     state = engines.detached_engine(target.name)
-    if state and state.get("ready"):
+    # a busy single-slot engine (llama-cpp-python) may not answer /models within the state
+    # check's 1 s: give a live detached engine longer before starting a second one
+    if state and (state.get("ready") or engines.models_ready(state["base_url"], timeout=30.0) is not None):
         yield state["base_url"], state.get("pid"), state.get("engine_version")
         return
     with engines.running(target) as e:
