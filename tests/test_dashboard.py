@@ -215,3 +215,28 @@ def test_cli_arguments():
     dashboard.add_cli_arguments(p)
     args = p.parse_args(["--port", "9999", "--no-browser"])
     assert (args.port, args.no_browser) == (9999, True)
+
+
+def test_volume_only_update_matches_a_full_decide():
+    """The volume fast path gives what decide.decide gives at that volume."""
+    from workbench import decide
+
+    data = _data()
+    rng = np.random.default_rng(1)
+    opts = list(data.options["toy"]) + [
+        cost.Option(name=f"gpu-{i}", kind="self-hosted", capacity_rps=float(rng.uniform(0.5, 20)),
+                    usd_per_hour=float(rng.uniform(0.5, 10))) for i in range(4)] + [
+        cost.Option(name=f"api-{i}", kind="api", usd_per_request=float(rng.uniform(1e-5, 1e-3)))
+        for i in range(3)]
+    quality = {o.name: QualityEstimate(float(rng.uniform(0.7, 0.95)), provenance="measured",
+                                       metric="accuracy") for o in opts}
+    w = _workload()
+    grid = dashboard.volume_grid()
+    full = decide.decide(w, opts, volume=1e5, volumes=grid, quality=quality)
+    for v in (2e3, 3.3e5, 7.3e5, 4e6, 2.5e7, 6e8):
+        fast = dashboard.at_volume(full, opts, v)
+        ref = decide.decide(w, opts, volume=v, volumes=grid, quality=quality)
+        assert (fast.choice, fast.runner_up) == (ref.choice, ref.runner_up)
+        assert fast.savings_usd_per_month == pytest.approx(ref.savings_usd_per_month)
+        pd.testing.assert_frame_equal(fast.table, ref.table, check_dtype=False)
+        assert fast.flips == ref.flips

@@ -35,7 +35,7 @@ from .paths import REPO_DIR
 NOTEBOOK = REPO_DIR / "notebooks" / "dashboard.ipynb"
 VOLUME_POINTS = 200
 VOLUME_MIN_REQUESTS_PER_MONTH = 1e3
-VOLUME_MAX_REQUESTS_PER_MONTH = 1e10
+VOLUME_MAX_REQUESTS_PER_MONTH = 1e9
 DAYS_PER_MONTH = 730 / 24  # HOURS_PER_MONTH / 24, the cost model's month
 PRICINGS = ("on-demand", "spot", "reserved")
 SLO_KEYS = ("e2el_ms", "ttft_ms", "tpot_ms")
@@ -219,6 +219,37 @@ def evaluate(data: DashboardData, scenario: Scenario, volumes: np.ndarray | None
                          route_fraction=scenario.route_fraction)
 
 
+def at_volume(decision, options: list, volume: float):
+    """``decision`` moved to another expected volume (requests/month), for a volume-only change.
+
+    What ``decide.decide`` computes over the volume grid (curves, flips, win ranges) and its
+    gates (quality, latency, privacy) do not depend on the expected volume, so they are kept;
+    each option's cost at ``volume`` comes from ``cost.Option.usd_per_month`` /
+    ``.replicas`` (the functions ``cost.monthly_cost_curves`` calls), and the choice is again
+    the cheapest feasible option. Returns None when the decision holds a routed mix (not an
+    Option): the caller then calls ``decide.decide`` again.
+    """
+    by_name = {o.name: o for o in options}
+    table = decision.table
+    if not set(table["option"]) <= set(by_name):
+        return None
+    table = table.copy()
+    usd = [float(by_name[n].usd_per_month(volume)) for n in table["option"]]
+    table["usd_per_month"] = usd
+    table["usd_per_request"] = [u / volume if volume else float("nan") for u in usd]
+    if "replicas" in table:
+        table["replicas"] = [None if by_name[n].kind == "api" else float(by_name[n].replicas(volume))
+                             for n in table["option"]]
+    table = table.sort_values(["feasible", "usd_per_month"], ascending=[False, True],
+                              ignore_index=True)
+    feas = table[table["feasible"]]
+    choice = feas["option"].iloc[0] if len(feas) else None
+    runner = feas["option"].iloc[1] if len(feas) > 1 else None
+    savings = float(feas["usd_per_month"].iloc[1] - feas["usd_per_month"].iloc[0]) if runner else None
+    return dataclasses.replace(decision, volume=float(volume), table=table, choice=choice,
+                               runner_up=runner, savings_usd_per_month=savings)
+
+
 # ----------------------------------------------------------------------------- rendering (pure)
 def curve_arrays(curves) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{option: (requests_per_month, usd_per_month)}`` from the tidy curves frame."""
@@ -345,7 +376,8 @@ class Dashboard:
         import ipywidgets as w
 
         self.data, self.volumes = data, volume_grid()
-        self.decision, self.last_update_ms, self._quiet = None, None, False
+        self.decision, self.last_update_ms, self._quiet, self._full = None, None, False, None
+        self._drawn_curves = None
         self._usd_per_hour: dict = {}
         self._api_usd_per_mtok: dict = {}
         self._build_controls(w)
@@ -568,12 +600,14 @@ class Dashboard:
 
     # -- recompute and redraw
     def update(self) -> None:
-        """Recompute the decision for the controls' scenario and redraw everything."""
+        """Recompute the decision for the controls' scenario and redraw everything.
+
+        A change of the expected volume alone reuses the last full decision (see
+        :func:`at_volume`); any other change calls ``decide.decide`` over the volume grid."""
         t0 = time.perf_counter()
         scenario = self.scenario()
         try:
-            workload, options = scenario_inputs(self.data, scenario)
-            decision = evaluate(self.data, scenario, self.volumes, (workload, options))
+            decision, workload, options = self._decide(scenario)
         except WorkbenchError as e:
             self.status.value = f"<p class='wb-error' style='color:#b00'>{_e(e)}</p>"
             return
@@ -585,6 +619,18 @@ class Dashboard:
         self.provenance.value = provenance_html(
             workload, scenario, options, self.data.token_profiles.get(scenario.workload))
         self.last_update_ms = (time.perf_counter() - t0) * 1e3
+
+    def _decide(self, scenario: Scenario) -> tuple:
+        key = dataclasses.replace(scenario, volume_requests_per_month=0.0)
+        if self._full is not None and self._full[0] == key:
+            _, workload, options, full = self._full
+            moved = at_volume(full, options, scenario.volume_requests_per_month)
+            if moved is not None:
+                return moved, workload, options
+        workload, options = scenario_inputs(self.data, scenario)
+        decision = evaluate(self.data, scenario, self.volumes, (workload, options))
+        self._full = (key, workload, options, decision)
+        return decision, workload, options
 
     def _reset_traces(self, arrays: dict, kinds: dict) -> None:
         import plotly.graph_objects as go
@@ -600,26 +646,33 @@ class Dashboard:
                        x=[], y=[])])
 
     def _redraw(self, decision, scenario: Scenario) -> None:
-        """Update the figure in place, in one message (``batch_update``)."""
-        arrays = curve_arrays(decision.curves)
+        """Update the figure in place, in one message (``batch_update``). The curves and the
+        flip markers are re-sent only when the decision's curves changed (not on a volume move)."""
         table = decision.table.set_index("option")
         fw = self.figure
         with fw.batch_update():
-            if [t.name for t in fw.data[:-2]] != list(arrays) or len(fw.data) != len(arrays) + 2:
-                self._reset_traces(arrays, table["kind"].to_dict())
-            for trace, (name, (x, y)) in zip(fw.data, arrays.items()):
-                ok = bool(table["feasible"].get(name, True))
-                trace.x, trace.y = x, y
-                if trace.opacity != (1.0 if ok else 0.35):
-                    trace.opacity, trace.line.dash = (1.0, "solid") if ok else (0.35, "dot")
-            flips = [(v, b) for v, _, b in decision.flips if b in arrays]
-            fw.data[-2].x = [v for v, _ in flips]
-            fw.data[-2].y = [float(np.interp(v, *arrays[b])) for v, b in flips]
-            fw.data[-2].text = [f"→ {b}" for _, b in flips]
+            if decision.curves is not self._drawn_curves:
+                self._draw_curves(decision, table)
+                self._drawn_curves = decision.curves
             chosen = decision.choice in table.index
             fw.data[-1].x = [scenario.volume_requests_per_month] if chosen else []
             fw.data[-1].y = [float(table.at[decision.choice, "usd_per_month"])] if chosen else []
             fw.layout.shapes[0].x0 = fw.layout.shapes[0].x1 = scenario.volume_requests_per_month
+
+    def _draw_curves(self, decision, table) -> None:
+        arrays = curve_arrays(decision.curves)
+        fw = self.figure
+        if [t.name for t in fw.data[:-2]] != list(arrays) or len(fw.data) != len(arrays) + 2:
+            self._reset_traces(arrays, table["kind"].to_dict())
+        for trace, (name, (x, y)) in zip(fw.data, arrays.items()):
+            ok = bool(table["feasible"].get(name, True))
+            trace.x, trace.y = x, y
+            if trace.opacity != (1.0 if ok else 0.35):
+                trace.opacity, trace.line.dash = (1.0, "solid") if ok else (0.35, "dot")
+        flips = [(v, b) for v, _, b in decision.flips if b in arrays]
+        fw.data[-2].x = [v for v, _ in flips]
+        fw.data[-2].y = [float(np.interp(v, *arrays[b])) for v, b in flips]
+        fw.data[-2].text = [f"→ {b}" for _, b in flips]
 
 
 def build_dashboard(workload: str | None = None, *, volume_requests_per_month: float | None = None,
