@@ -19,6 +19,12 @@ Profiles (``profile=``), options after ``;``:
 Each point stops after ``requests_per_point`` requests or ``duration_s`` seconds, whichever
 comes first. Same seed → same schedule and same prompts. A 429/503 with Retry-After makes the
 closed-loop worker that got it wait that long (at most 30 s); open-loop arrivals do not wait.
+
+Retries are off by default. A target with ``retries: N`` re-sends a request refused with
+429/500/502/503/504 or that found no connection, at most N times, after Retry-After (when the
+server sends one) or an exponential backoff of RETRY_BASE_S·2^attempt, both capped at
+RETRY_AFTER_CAP_S. Every attempt is its own row (same ``request_id``, ``attempt`` 0, 1, ...),
+so refusals stay counted as failures. Streams cut midway and timeouts are never re-sent.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ ARRIVALS = ("constant", "poisson", "gamma")
 DEFAULT_OUTPUT_TOKENS = 128
 DEFAULT_INPUT_TOKENS = 128
 RETRY_AFTER_CAP_S = 30.0
+RETRY_BASE_S = 0.5
+RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 class HarnessError(WorkbenchError, ValueError):
@@ -132,8 +140,20 @@ def synthetic_requests(n: int, input_tokens: int, seed: int = 0) -> list[Request
 
 
 # ------------------------------------------------------------------ the measuring loop
+def retry_delay_s(attempt: int, retry_after_s: float | None) -> float:
+    """Seconds to wait before retry ``attempt + 1``: Retry-After when given, else
+    RETRY_BASE_S·2^attempt; at most RETRY_AFTER_CAP_S."""
+    delay = retry_after_s if retry_after_s is not None else RETRY_BASE_S * 2 ** attempt
+    return min(max(0.0, delay), RETRY_AFTER_CAP_S)
+
+
+def retryable(resp: Response) -> bool:
+    """Refused (429/5xx) or never connected: nothing was generated, re-sending is safe."""
+    return resp.http_status in RETRY_STATUSES or (resp.http_status == 0 and resp.error.startswith("connection failed"))
+
+
 def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoint, request: Request,
-                 scheduled_s: float) -> dict:
+                 scheduled_s: float, attempt: int = 0) -> dict:
     """A REQUESTS row (workbench/schema.py) from a response."""
     return {
         "request_id": request_id, "phase": phase, "load_point": point.label,
@@ -144,25 +164,33 @@ def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoin
         "prompt_tokens": resp.prompt_tokens, "output_tokens": resp.output_tokens,
         "token_source": resp.token_source, "max_tokens": resp.max_tokens,
         "forced_length": resp.forced_length, "http_status": resp.http_status,
-        "error": resp.error, "ok": resp.ok,
+        "error": resp.error, "ok": resp.ok, "attempt": attempt,
     }
 
 
 class _Sweep:
     """State shared by the load points of one run: the client, the run, counters, progress."""
 
-    def __init__(self, client: Client, run, send_kw: dict, bar=None):
+    def __init__(self, client: Client, run, send_kw: dict, bar=None, retries: int = 0):
         self.client, self.run, self.send_kw, self.bar = client, run, send_kw, bar
+        self.retries = retries
         self.next_id = 0
         self.rows: list[dict] = []
 
     async def _one(self, req: Request, point: LoadPoint, phase: str, scheduled_s: float) -> Response:
-        resp = await self.client.send(req, **self.send_kw)
-        row = response_row(resp, request_id=self.next_id, phase=phase, point=point, request=req,
-                           scheduled_s=scheduled_s)
-        self.next_id += 1
-        self.rows.append(row)
-        self.run.append("requests", row)
+        request_id, attempt = None, 0
+        while True:
+            resp = await self.client.send(req, **self.send_kw)
+            if request_id is None:
+                request_id, self.next_id = self.next_id, self.next_id + 1
+            row = response_row(resp, request_id=request_id, phase=phase, point=point, request=req,
+                               scheduled_s=scheduled_s, attempt=attempt)
+            self.rows.append(row)
+            self.run.append("requests", row)
+            if resp.ok or attempt >= self.retries or not retryable(resp):
+                break
+            await asyncio.sleep(retry_delay_s(attempt, resp.retry_after_s))
+            attempt += 1
         if self.bar is not None:
             self.bar.update(1)
         return resp
@@ -319,14 +347,14 @@ def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: di
 
 
 async def _run_sweep(client: Client, run, points, reqs, warm_reqs, *, n, duration_s, send_kw,
-                     telemetry, progress, seed) -> dict:
+                     telemetry, progress, seed, retries: int = 0) -> dict:
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         total = None if duration_s else len(warm_reqs) + n * len(points)
         bar = tqdm(total=total, desc="measure", unit="req")
-    sweep = _Sweep(client, run, send_kw, bar)
+    sweep = _Sweep(client, run, send_kw, bar, retries=retries)
     windows: dict[str, tuple[float, float]] = {}
     try:
         if telemetry is not None:
@@ -386,7 +414,8 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
     params = {"profile": profile, "requests_per_point": requests_per_point, "duration_s": duration_s,
               "warmup": warmup, "max_tokens": cap, "output_tokens": output_tokens, "forced_output_tokens": force,
               "input_tokens": input_tokens if wl is None else None, "seed": seed, "slo": slo,
-              "content": f"workload {wl.name}" if wl is not None else "synthetic"}
+              "content": f"workload {wl.name}" if wl is not None else "synthetic",
+              "retries": getattr(tgt, "retries", 0)}
     with _endpoint(tgt, engine) as (base_url, pid, version):
         from .telemetry import Telemetry, metrics_url
 
@@ -410,7 +439,8 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
                         notes.append(f"capabilities probed: {client.capabilities}")
                     return await _run_sweep(client, run, points, reqs, warm_reqs, n=requests_per_point,
                                             duration_s=duration_s, send_kw={"force_output_tokens": force},
-                                            telemetry=telemetry, progress=progress, seed=seed)
+                                            telemetry=telemetry, progress=progress, seed=seed,
+                                            retries=getattr(tgt, "retries", 0))
 
             try:
                 windows = run_sync(main())

@@ -80,6 +80,8 @@ REQUESTS = _cols(
     Column("http_status", "int", "", "HTTP status (0 when no response arrived).", required=False),
     Column("error", "str", "", "Error text, empty when the request succeeded.", required=False),
     Column("ok", "bool", "", "True when the request completed without error."),
+    Column("attempt", "int", "", "0 for the first send; 1, 2, ... for retries of the same request_id "
+           "(targets with `retries`).", required=False),
 )
 
 SAMPLES = _cols(

@@ -22,6 +22,7 @@ A targets file is YAML::
         model: gpt-4o-mini
         api_key_env: OPENAI_API_KEY
         strict: true                     # send no vendor-specific request fields
+        retries: 2                       # load harness: re-send on 429/5xx/no connection (default 0)
         deployment: {kind: api, provider: openai, price_entry: gpt-4o-mini}
 
 The bundled ``data/targets.yaml`` defines the two local engines; a user file
@@ -74,6 +75,7 @@ class Target:
     strict: bool = False
     capabilities: dict[str, bool] = field(default_factory=dict)
     deployment: Deployment = field(default_factory=Deployment)
+    retries: int = 0  # load harness: re-send a request refused with 429/5xx or no connection, with backoff
     source: str = ""  # file it was defined in
 
     @property
@@ -142,6 +144,9 @@ def _parse_one(raw: Any, src: str, index: int) -> Target:
     caps = raw.get("capabilities") or {}
     if not isinstance(caps, dict) or not all(isinstance(v, bool) for v in caps.values()):
         raise _err(src, name, "capabilities", "must map capability names to true/false")
+    retries = raw.get("retries", 0)
+    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
+        raise _err(src, name, "retries", f"must be an integer from 0 to 10, got {retries!r}")
     dep_raw = raw.get("deployment") or {}
     if not isinstance(dep_raw, dict):
         raise _err(src, name, "deployment", "must be a mapping")
@@ -166,6 +171,7 @@ def _parse_one(raw: Any, src: str, index: int) -> Target:
         strict=bool(raw.get("strict", False)),
         capabilities=dict(caps),
         deployment=Deployment(**dep_raw),
+        retries=retries,
         source=src,
     )
 
