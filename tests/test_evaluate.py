@@ -1,0 +1,113 @@
+"""evaluate / compare: offline against the fake server, and on the real local engines (marked)."""
+
+import json
+
+import pytest
+
+from workbench.evaluate import EvalError, compare, evaluate, run_metrics
+from workbench.fakeserver import FakeConfig, FakeServer
+from workbench.store import RunWriter, load, validate
+from workbench.targets import Target
+from workbench.workloads import load_workload
+
+
+def _fake_target(fake):
+    return Target(name="fake", engine="external", model="fake", base_url=fake.base_url)
+
+
+def test_evaluate_against_fake_server(results_root):
+    wl = load_workload("ticket-classification")
+    with FakeServer(FakeConfig(chunks=1, piece="billing")) as fake:
+        res = evaluate(_fake_target(fake), wl, limit=12, concurrency=3, progress=False, seed=2)
+    chosen = wl.selected(12, seed=2)
+    n_billing = sum(it["reference"] == "billing" for it in chosen)
+    m = res.metrics.set_index("metric")
+    assert m.loc["accuracy", "value"] == pytest.approx(n_billing / 12)
+    assert m.loc["parsed_ok", "value"] == 1.0 and (m["n"] == 12).all()
+    # macro-F1 over the classes present: billing F1 = 2b/(2b + (12-b)), every other class 0
+    n_cls = len({it["reference"] for it in chosen} | {"billing"})
+    assert m.loc["macro_f1", "value"] == pytest.approx(2 * n_billing / (n_billing + 12) / n_cls)
+    assert m.loc["accuracy", "ci_low"] <= m.loc["accuracy", "value"] <= m.loc["accuracy", "ci_high"]
+    r = load(results_root)
+    validate(r)
+    run = r.runs.iloc[0]
+    assert (run.kind, run.status, run.workload, run.target) == ("quality", "completed", wl.name, "fake")
+    assert len(r.items) == 12 and set(r.items["item_id"]) == {it["id"] for it in chosen}
+    assert r.items["prompt_tokens"].notna().all()
+    assert run.summary["metrics"]["accuracy"]["value"] == pytest.approx(n_billing / 12)
+    assert run_metrics(res.run_id, r).set_index("metric").loc["accuracy", "value"] == pytest.approx(n_billing / 12)
+
+
+def test_failed_requests_are_scored_failures(results_root):
+    with FakeServer(FakeConfig(status=500, fail_every=2, chunks=1, piece='{"title": "x"}')) as fake:
+        res = evaluate(_fake_target(fake), "meeting-structured", limit=6, concurrency=1, progress=False)
+    m = res.metrics.set_index("metric")
+    assert m.loc["parsed_ok", "value"] == pytest.approx(0.5)
+    items = load(results_root).items
+    assert (items["error"] != "").sum() == 3 and not items.loc[items["error"] != "", "parsed_ok"].any()
+
+
+def test_retrieval_against_fake_embeddings(results_root):
+    with FakeServer(FakeConfig(embedding_dim=16)) as fake:
+        res = evaluate(_fake_target(fake), "policy-retrieval", limit=5, progress=False)
+    items = load(results_root).items
+    assert len(items) == 5 and all(len(json.loads(o)) == 10 for o in items["output"])
+    assert set(res.metrics["metric"]) == {"recall_at_1", "recall_at_5", "mrr", "parsed_ok"}
+
+
+def _write_run(root, target, outputs):
+    with RunWriter(kind="quality", target=target, engine="external", model="m", params={}, root=root,
+                   hardware="test", host={}, workload="ticket-classification") as run:
+        for iid, out in outputs.items():
+            run.append("items", {"workload": "ticket-classification", "item_id": iid, "output": out,
+                                 "parsed_ok": True, "scores": {}, "error": ""})
+    return run.run_id
+
+
+def test_compare_by_hand(tmp_path):
+    wl = load_workload("ticket-classification")
+    its = wl.items[:16]
+    wrong = lambda it: "billing" if it["reference"] != "billing" else "technical"  # noqa: E731
+    # A right on all 16; B right on the first 10 only -> b = 6 discordant, c = 0
+    a = {it["id"]: it["reference"] for it in its}
+    b = {it["id"]: (it["reference"] if k < 10 else wrong(it)) for k, it in enumerate(its)}
+    b["not-in-a"] = "billing"
+    ra, rb = _write_run(tmp_path, "A", a), _write_run(tmp_path, "B", b)
+    t = compare(ra, rb, load(tmp_path)).set_index("metric")
+    row = t.loc["accuracy"]
+    assert (row["a"], row["b"], row["n"]) == (1.0, 10 / 16, 16)
+    assert row["diff"] == pytest.approx(6 / 16) and (row["a_only"], row["b_only"]) == (6, 0)
+    assert row["test"] == "McNemar exact" and row["p_value"] == pytest.approx(2 * 0.5 ** 6)
+    assert t.loc["macro_f1", "test"] == "paired bootstrap"
+    with pytest.raises(EvalError, match="not found"):
+        compare(ra, "nope", load(tmp_path))
+
+
+# ------------------------------------------------------------------ real engines, small subsets
+GENERATIVE = ["ticket-classification", "intent-routing", "invoice-extraction", "incident-summarization",
+              "meeting-structured"]
+
+
+def _check(res, n):
+    m = res.metrics.set_index("metric")
+    assert (m["n"] == n).all() and m["value"].notna().all()
+    items = load(res.run_dir).items
+    assert len(items) == n and (items["error"] == "").all() and items["prompt_tokens"].notna().all()
+
+
+@pytest.mark.engines
+@pytest.mark.parametrize("workload", GENERATIVE)
+def test_workloads_on_vllm(vllm_engine, results_root, workload):
+    _check(evaluate(vllm_engine, workload, limit=5, concurrency=5, progress=False), 5)
+
+
+@pytest.mark.engines
+@pytest.mark.parametrize("workload", GENERATIVE)
+def test_workloads_on_llamacpp(llamacpp_engine, results_root, workload):
+    _check(evaluate(llamacpp_engine, workload, limit=5, concurrency=1, progress=False), 5)
+
+
+@pytest.mark.engines
+def test_retrieval_on_llamacpp_embeddings(results_root):
+    res = evaluate("local-llamacpp-embed", "policy-retrieval", limit=5, progress=False)
+    _check(res, 5)
