@@ -65,6 +65,15 @@ def test_escaped_text_is_decoded(fake):
     assert r.text == piece * 3
 
 
+def test_text_that_looks_like_sse_and_events_split_across_reads(fake):
+    piece = 'data: [DONE] "content":"x"\n\n'
+    r = one(fake.base_url, with_knobs(CHAT, chunks=3, piece=piece))
+    assert r.ok and r.text == piece * 3 and len(r.chunk_times_s) == 3 and r.finish_reason == "stop"
+    big = "y" * 300_000  # far larger than one socket read: each event arrives in pieces
+    r = one(fake.base_url, with_knobs(CHAT, chunks=2, piece=big, chunk_delay_s=0.01))
+    assert r.ok and r.text == big * 2 and len(r.chunk_times_s) == 2 and r.output_tokens == 2
+
+
 def test_max_tokens_caps_chunks_and_completions_endpoint(fake):
     r = one(fake.base_url, Request("completions", {"prompt": "Once upon a time", "max_tokens": 5}))
     assert r.ok and r.text == " tok" * 5 and r.output_tokens == 5 and r.finish_reason == "length"

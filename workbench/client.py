@@ -34,8 +34,12 @@ from typing import Any, Callable
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
 _READ_BUFSIZE = 1 << 20  # aiohttp's 64 KiB default starves long streams (vllm #39963)
 
-# the escaped (still JSON-encoded) non-empty text of a content event
-_CHAT_TEXT = re.compile(rb'"(?:content|reasoning_content|reasoning)": ?"((?:[^"\\]++|\\.)+)"')
+# The escaped (still JSON-encoded) non-empty text of a content event. A literal prefix keeps
+# the regex engine on its fast path: 'content":"' matches both "content" and
+# "reasoning_content" keys, never an escaped \"content\" inside a string. A stream that
+# uses a "reasoning" key (some servers) switches to the slower regex that also matches it.
+_CHAT_TEXT = re.compile(rb'content": ?"((?:[^"\\]++|\\.)+)"')
+_CHAT_OR_REASONING_TEXT = re.compile(rb'(?:content|reasoning)": ?"((?:[^"\\]++|\\.)+)"')  # slower
 _COMPLETION_TEXT = re.compile(rb'"text": ?"((?:[^"\\]++|\\.)+)"')
 
 
@@ -201,17 +205,21 @@ class Client:
             return _failed(0, f"{type(e).__name__}: {e}", sent_s, **extra)
 
     async def _read_stream(self, resp, endpoint: str, t_send: float, sent_s: float, extra: dict) -> Response:
+        """Read an SSE stream. Per read: one clock reading, one C-level ``findall`` of the
+        content texts in the complete lines, one ``count`` of events; a read holding
+        non-content events (role, finish, usage, error, [DONE]) is kept whole and parsed after
+        the stream ends."""
         import aiohttp
 
-        search = (_CHAT_TEXT if endpoint == "chat" else _COMPLETION_TEXT).search
+        findall = (_CHAT_TEXT if endpoint == "chat" else _COMPLETION_TEXT).findall
         clock = time.perf_counter
         readany = resp.content.readany
         times: list[float] = []
         pieces: list[bytes] = []
-        others: list[bytes] = []  # non-content events, parsed after the stream ends
+        blocks: list[bytes] = []  # reads with non-content events, parsed after the stream
         buf = last = b""
-        done = False
         error = ""
+        chat, wide = endpoint == "chat", False
         try:
             while True:
                 data = await readany()
@@ -220,34 +228,49 @@ class Client:
                 t = clock() - t_send  # bytes arrived: stamp before anything else
                 if buf:
                     data = buf + data
-                lines = data.split(b"\n")
-                buf = lines.pop()
-                for line in lines:
-                    if line[:5] != b"data:":
-                        continue
-                    m = search(line)
-                    if m is not None:
-                        times.append(t)
-                        pieces.append(m.group(1))
-                        last = line
-                    elif b"[DONE]" in line:
-                        done = True
-                    else:
-                        others.append(line)
+                cut = data.rfind(b"\n") + 1
+                if cut < len(data):  # keep an incomplete line for the next read
+                    data, buf = data[:cut], data[cut:]
+                else:
+                    buf = b""
+                if not data:
+                    continue
+                if chat and not wide and b'reasoning":' in data:
+                    wide = True
+                    findall = _CHAT_OR_REASONING_TEXT.findall
+                found = findall(data)
+                if found:
+                    pieces += found
+                    times += [t] * len(found)
+                    last = data
+                if data.count(b"data:") != len(found):
+                    blocks.append(data)
         except asyncio.TimeoutError:
             error = f"timeout after {self.timeout_s:g} s (stream cut)"
         except aiohttp.ClientError as e:
             error = f"stream cut: {type(e).__name__}: {e}"
         end_s = clock() - t_send
-        if last:  # the last content event may carry finish_reason (vLLM) or usage (transformers)
-            others.append(last)
-        return self._finish_stream(resp.status, times, pieces, others, done, error, end_s, sent_s, extra)
+        text_re = _CHAT_OR_REASONING_TEXT if wide else (_CHAT_TEXT if chat else _COMPLETION_TEXT)
+        return self._finish_stream(resp.status, text_re, times, pieces, blocks, last, error, end_s, sent_s, extra)
 
     @staticmethod
-    def _finish_stream(status, times, pieces, others, done, error, end_s, sent_s, extra) -> Response:
+    def _finish_stream(status, text_re, times, pieces, blocks, last, error, end_s, sent_s, extra) -> Response:
+        events: list[bytes] = []
+        done = False
+        for block in blocks:
+            for line in block.split(b"\n"):
+                if line[:5] != b"data:" or text_re.search(line):
+                    continue
+                if line[5:].strip() == b"[DONE]":
+                    done = True
+                else:
+                    events.append(line)
+        if last:  # the last content event may carry finish_reason (vLLM) or usage (transformers)
+            content_lines = [ln for ln in last.split(b"\n") if ln[:5] == b"data:" and text_re.search(ln)]
+            events.extend(content_lines[-1:])
         usage = timings = None
         finish = None
-        for raw in others:
+        for raw in events:
             try:
                 ev = json.loads(raw[5:])
             except ValueError:
