@@ -1,0 +1,175 @@
+"""workbench.gpu and benchmarks/gpu/run_gpu_sweep.py: random-weight architectures, the offline
+ceiling, transformers serve measured by our harness, roofline %, provenance.
+
+The end-to-end test runs the real script on CPU with a tiny Llama (seconds of compute, ~1 min
+with the server start); the real measurement is the ``gpu`` test, skipped without a GPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench import gpu
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "gpu" / "run_gpu_sweep.py"
+
+
+# ------------------------------------------------------------------ pure helpers
+def test_catalog_gpu_name_maps_nvml_names():
+    assert gpu.catalog_gpu_name("NVIDIA H100 80GB HBM3") == "H100-SXM"
+    assert gpu.catalog_gpu_name("NVIDIA H100 PCIe") == "H100-PCIe"
+    assert gpu.catalog_gpu_name("NVIDIA H200") == "H200"
+    assert gpu.catalog_gpu_name("NVIDIA A100-SXM4-80GB") == "A100-80GB"
+    assert gpu.catalog_gpu_name("NVIDIA H100 NVL") is None  # 94 GB part: not in the catalog
+    assert gpu.catalog_gpu_name(None) is None
+
+
+def test_pct_of_bound():
+    assert gpu.pct_of_bound(50.0, 200.0) == 25.0
+    assert math.isnan(gpu.pct_of_bound(50.0, math.nan))
+    assert math.isnan(gpu.pct_of_bound(50.0, 0.0))
+
+
+def test_weight_gib_and_fit_layers_llama3_mixtral():
+    llama = gpu.arch_spec("Llama-3-8B")
+    # 8,030,261,248 bf16 parameters (published 8.03 B) = 14.96 GiB
+    assert gpu.weight_gib(llama) == pytest.approx(8_030_261_248 * 2 / 2**30)
+    assert gpu.fit_layers(llama, 80.0) == 32
+    mixtral = gpu.arch_spec("Mixtral-8x7B")
+    assert gpu.weight_gib(mixtral) == pytest.approx(86.99, abs=0.01)  # does not fit an 80 GB H100
+    layers = gpu.fit_layers(mixtral, 79.2)  # 0.6 · 79.2 = 47.5 GiB budget
+    assert layers < 32
+    assert gpu.weight_gib(mixtral, layers=layers) <= 0.6 * 79.2 < gpu.weight_gib(mixtral, layers=layers + 1)
+
+
+def test_unknown_architecture_names_the_catalog():
+    from workbench.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError):
+        gpu.arch_spec("Llama-9-1B")
+
+
+def test_roofline_bound_at_batch_one_is_bandwidth_over_weight_bytes():
+    """Decode of one sequence reads every layer weight plus the LM head once per token:
+    (N − V·d) · 2 bytes for Llama-3-8B; at 3.35 TB/s (H100-SXM) that bounds tokens/s. With a
+    1-token prompt and 4096 outputs, the prefill and KV terms are < 1% of it."""
+    from workbench.project import Hardware
+
+    spec = gpu.arch_spec("Llama-3-8B")
+    cfg = gpu.hf_config(spec).to_dict()
+    h100 = Hardware.from_catalog("H100-SXM")
+    p = gpu.roofline_point(cfg, h100, "bfloat16", 1, 4096, 1)
+    bytes_per_token = (8_030_261_248 - 128_256 * 4096) * 2
+    assert p["output_tokens_per_s"] == pytest.approx(3.35e12 / bytes_per_token, rel=0.02)
+
+
+# ------------------------------------------------------------------ transformers pieces (CPU, small)
+def test_architectures_build_with_published_parameter_counts():
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    published_b = {"Llama-3-8B": 8.03, "Mistral-7B": 7.24, "Qwen2-7B": 7.62, "Mixtral-8x7B": 46.70}
+    for name, billions in published_b.items():
+        with torch.device("meta"):  # shapes only, no memory
+            model = AutoModelForCausalLM.from_config(gpu.hf_config(gpu.arch_spec(name)), dtype=torch.bfloat16)
+        params = sum(p.numel() for p in model.parameters())
+        assert params / 1e9 == pytest.approx(billions, abs=0.01), name
+
+
+def test_synthetic_tokenizer_is_one_token_per_word_and_harness_prompts_match():
+    tok = gpu.synthetic_tokenizer(320)
+    assert tok("t5 t9 hello t319")["input_ids"] == [5, 9, 0, 319]
+    assert tok.decode([5, 6]) == "t5 t6"
+    from workbench.harness import synthetic_requests
+
+    for target in (24, 100, 143):
+        text = synthetic_requests(1, gpu.harness_input_tokens(target))[0].body["messages"][0]["content"]
+        assert len(tok(text)["input_ids"]) == target
+
+
+def test_annotate_run_merges_params_and_summary(tmp_path):
+    from workbench.store import RunWriter
+
+    with RunWriter(kind="load", target="t", engine="transformers", model="/tmp/ckpt", params={"a": 1},
+                   root=tmp_path) as run:
+        pass
+    run.update(summary={"points": [1], "notes": ["x"]})
+    meta = gpu.annotate_run(run.dir, model="Llama-3-8B", weights=gpu.WEIGHTS, params={"arch": "Llama-3-8B"},
+                            summary={"bound_label": "b"})
+    assert meta["model"] == "Llama-3-8B" and meta["weights"] == "random weights"
+    assert meta["params"] == {"a": 1, "arch": "Llama-3-8B"}
+    assert meta["summary"] == {"points": [1], "notes": ["x"], "bound_label": "b"}
+    assert json.loads((run.dir / "run.json").read_text())["model"] == "Llama-3-8B"
+
+
+# ------------------------------------------------------------------ the whole script, tiny, on CPU
+TINY_ARGS = ["--archs", "tiny-llama", "--device", "cpu", "--offline-prompts", "8",
+             "--profile", "concurrency=1,4", "--duration-s", "0", "--requests-per-point", "8",
+             "--warmup", "2", "--input-tokens", "24", "--output-tokens", "8",
+             "--cb-num-blocks", "16", "--cb-max-batch-tokens", "256"]
+
+
+@pytest.mark.slow
+def test_script_end_to_end_tiny_llama_on_cpu(tmp_path):
+    from workbench.store import load, validate
+
+    root, work = tmp_path / "results", tmp_path / "work"
+    cmd = [sys.executable, str(SCRIPT), *TINY_ARGS, "--results-root", str(root), "--work-dir", str(work)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    res = load(root)
+    validate(res)
+    runs = res.runs.set_index("kind")
+    assert sorted(runs.index) == ["gpu-offline", "load"]
+    for kind, run in runs.iterrows():
+        assert run.status == "completed"
+        assert run.engine == "transformers" and run.engine_version
+        assert run.weights == "random weights" and run.model == "tiny-llama" and run["dtype"] == "float32"
+        assert run.params["arch"] == "tiny-llama" and run.params["layers"] == 2
+        for point in run.summary["points"]:
+            assert point["bound_output_tokens_per_s"] > 0 and 0 < point["pct_of_bound"] < 100
+
+    req = res.requests[res.requests["phase"] == "measure"].merge(
+        res.runs[["run_id", "kind"]], on="run_id")
+    assert req["ok"].all()
+    assert (req["output_tokens"] == 8).all() and (req["token_source"] == "usage").all()
+    assert (req["prompt_tokens"] == 24).all()  # exact prompt shape, offline and over HTTP
+    assert sorted(req.groupby("kind").size().items()) == [("gpu-offline", 8), ("load", 16)]
+    assert (req["chunk_times_s"].map(len) == 8).all()  # one timestamp per token
+    assert "returned exactly 8 tokens" in " ".join(runs.loc["load"].summary["notes"])
+    assert len(res.samples)  # telemetry: process samples here, NVML on a GPU
+
+    # a second invocation resumes: the architecture is already measured, nothing new is written
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert again.returncode == 0 and "already measured" in again.stdout
+    assert len(load(root).runs) == 2
+
+
+# ------------------------------------------------------------------ the real thing
+@pytest.mark.gpu
+def test_gpu_sweep_one_architecture(tmp_path):
+    """On an NVIDIA GPU: Llama-3-8B, a short sweep; NVML memory/power/energy on the run clock."""
+    from workbench.store import load, validate
+
+    root = tmp_path / "results"
+    cmd = [sys.executable, str(SCRIPT), "--archs", "Llama-3-8B", "--offline-prompts", "64",
+           "--profile", "concurrency=1,8", "--duration-s", "10", "--results-root", str(root),
+           "--work-dir", str(tmp_path / "work")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = load(root)
+    validate(res)
+    assert set(res.samples["source"]) >= {"nvml"}
+    assert {"mem_used_gib", "power_w", "energy_j"} <= set(res.samples["metric"])
+    for _, run in res.runs.iterrows():
+        assert run.engine == "transformers" and run.weights == "random weights" and run["dtype"] == "bfloat16"
+        for point in run.summary["points"]:
+            assert 0 < point["pct_of_bound"] < 100
+            assert point["energy_j_per_token"] > 0
