@@ -121,8 +121,9 @@ def gate(*, quality: QualityEstimate | None, floor: float | None, kind: str, pri
         else:
             if quality.ci_low is not None and quality.ci_low < floor:
                 notes.append(f"CI lower bound {quality.ci_low:.3g} < floor {floor:.3g}")
-            if quality.provenance != "measured":
-                notes.append(f"quality {quality.label}")
+            if quality.provenance != "measured":  # the full label is in quality_provenance
+                notes.append("quality from a published proxy" if quality.provenance == "published"
+                             else f"quality {quality.provenance}")
     return (not fails), "; ".join(fails) if fails else "; ".join(notes) or "ok"
 
 
@@ -494,8 +495,8 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
             continue
         out.options.append(opt)
         out.sources[opt.name] = {"targets": [], "models": [model], "proxy": model}
-    if workload.task != "retrieval":
-        _measured_options(workload, results, catalog, pricing, out)
+    _measured_options(workload, results, catalog, pricing, out)
+    if workload.task != "retrieval":  # the roofline projects generation, not embedding
         _projected_options(workload, catalog, pricing, candidates, instances, n_in, n_out, fits, out)
     return out
 
@@ -505,26 +506,48 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
 
     if results is None or not len(results.runs):
         return
-    runs = results.runs[results.runs.kind.isin(["load", "gpu-load"]) & results.runs.status.isin(["completed", "interrupted"])]
-    for target, g in runs.sort_values("started_at").groupby("target", sort=True):
+    done = results.runs[results.runs.status.isin(["completed", "interrupted"])].sort_values("started_at")
+    chat = workload.task != "retrieval"
+    runs = done[done.kind.isin(["load", "gpu-load"])] if chat else done.iloc[:0]
+    swept = set(runs.target)
+    for target, g in runs.groupby("target", sort=True):
         run = g.iloc[-1]
         req = results.requests[results.requests.run_id == run.run_id]
         if not len(req):
             continue
         cap = cost.capacity_from_sweep(metrics.summarize(req, workload.slo), workload.slo)
-        where = f"run {run.run_id}"
-        if cap <= 0:
-            out.notes.append(f"{target}: no load point of {where} meets the SLO {workload.slo}: infeasible on latency")
+        _add_measured(workload, catalog, pricing, out, target, run, cap, f"run {run.run_id}",
+                      "its own prompt/output lengths")
+    # targets with quality runs on this workload but no sweep: serial capacity from their latencies
+    q = done[(done.kind == "quality") & ~done.target.isin(swept)]
+    items = results.items[(results.items.workload == workload.name) & results.items.run_id.isin(q.run_id)]
+    for target, g in q[q.run_id.isin(items.run_id)].groupby("target", sort=True):
+        run = g.iloc[-1]
+        lat = items[items.run_id == run.run_id].latency_ms.dropna().astype(float)
+        if not len(lat):
             continue
-        inst = _instance_for(target, run, catalog, pricing)
-        if inst is None:
-            out.notes.append(f"{target}: no price for its hardware {run.hardware!r} in the catalog: left out")
-            continue
-        name = f"{run.model} · {run.engine} {run.get('dtype') or ''} · {inst['instance']}".replace("  ", " ")
-        opt = cost.self_hosted_option(inst, capacity_rps=cap, name=name, peak_factor=workload.peak_factor,
-                                      capacity_provenance=f"measured ({where}; its own prompt/output lengths)")
-        out.options.append(opt)
-        out.sources[name] = {"targets": [target], "models": [run.model], "proxy": run.model}
+        limit = min([v for k, v in (workload.slo or {}).items() if k in ("e2el_ms", "ttft_ms")] or [float("inf")])
+        cap = 0.0 if lat.quantile(0.9) > limit else 1000.0 / lat.mean()
+        _add_measured(workload, catalog, pricing, out, target, run, cap, f"quality run {run.run_id}",
+                      f"1 / mean latency of {len(lat)} requests at concurrency 1 — a lower bound")
+
+
+def _add_measured(workload, catalog, pricing, out: Options, target, run, cap, where, how) -> None:
+    from . import cost
+
+    if cap <= 0:
+        out.notes.append(f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency")
+        return
+    inst = _instance_for(target, run, catalog, pricing)
+    if inst is None:
+        out.notes.append(f"{target}: no price for its hardware {run.hardware!r} in the catalog: left out")
+        return
+    dtype = run.get("dtype") if isinstance(run.get("dtype"), str) else ""
+    name = f"{run.model} · {run.engine} {dtype} · {inst['instance']} [{target}]".replace("  ", " ")
+    opt = cost.self_hosted_option(inst, capacity_rps=cap, name=name, peak_factor=workload.peak_factor,
+                                  capacity_provenance=f"measured ({where}; {how})")
+    out.options.append(opt)
+    out.sources[name] = {"targets": [target], "models": [], "proxy": run.model}
 
 
 def _instance_for(target: str, run, catalog, pricing: str):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ class DecisionSet:
     quality: dict  # workload name -> {option: QualityEstimate}
     results: Any
     calibration: str
+    skipped: list = field(default_factory=list)  # workloads with nothing to decide between, and why
 
     def notes_markdown(self):
         from IPython.display import Markdown
@@ -90,6 +91,7 @@ class DecisionSet:
             lines.append(f"- {d.summary()}")
             for n in self.built[d.workload].notes:
                 lines.append(f"  - note: {n}")
+        lines += [f"- skipped {s}" for s in self.skipped]
         return Markdown("\n".join(lines))
 
     def provenance(self):
@@ -127,16 +129,19 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
     results = store.load(results_paths)
     catalog = load_catalog()
     fits, calibration = _fits(results)
-    decisions, built, quality = [], {}, {}
+    decisions, built, quality, skipped = [], {}, {}, []
     for name in names:
         w = load_workload(name)
         b = decide.build_options_detailed(w, catalog=catalog, results=results, pricing=pricing, apis=apis,
                                           fits=fits, candidates=decide.PROJECTED_CANDIDATES if include_projected else ())
         q = decide.quality_estimates(w, b, results=results, catalog=catalog, assume=assume_quality)
         volume = decide.requests_per_month(w.daily_volume) * float(volume_scale)
+        if not b.options:
+            skipped.append(f"{name}: no option to price ({'; '.join(b.notes) or 'no API of its mode selected'})")
+            continue
         decisions.append(decide.decide(w, b.options, volume=volume, quality=q, route_fraction=route_fraction))
         built[name], quality[name] = b, q
-    return DecisionSet(decisions, built, quality, results, calibration)
+    return DecisionSet(decisions, built, quality, results, calibration, skipped)
 
 
 def _fits(results):
