@@ -51,52 +51,76 @@ class DashboardError(WorkbenchError, RuntimeError):
 class DashboardData:
     """What the dashboard computes over, loaded once.
 
-    ``options`` maps a workload name to its priced options (``cost.Option``) as built for
-    the workload's own SLO; ``token_profiles`` to ``Workload.token_profile()``. ``build`` is
-    ``quality`` maps a workload name to ``{option: decide.QualityEstimate}``. Options for a
-    workload whose SLO was changed are rebuilt once per distinct SLO and cached.
+    ``options`` maps a workload name to its priced options (``cost.Option``, built for the
+    workload's own SLO), ``quality`` to ``{option: decide.QualityEstimate}``,
+    ``token_profiles`` to ``{prompt_tokens_mean, output_tokens_mean, provenance}``.
+    With ``build_kw`` (catalog, results, calibration fits, pricing, ...), a workload's entries
+    are built on first use, and again once per distinct SLO when the SLO is changed (capacity
+    at SLO changes), with the report's calls: ``decide.build_options_detailed`` then
+    ``decide.quality_estimates``.
     """
 
     workloads: dict
-    options: dict
-    token_profiles: dict
-    catalog: object = None
-    results: object = None
+    options: dict = field(default_factory=dict)
+    token_profiles: dict = field(default_factory=dict)
     quality: dict = field(default_factory=dict)
+    catalog: object = None
+    build_kw: dict | None = None
     _built: dict = field(default_factory=dict, repr=False)
 
-    def options_for(self, workload) -> list:
-        """The workload's options, rebuilt (once per distinct SLO) when its SLO was changed."""
-        base = self.workloads[workload.name]
-        if workload.slo == base.slo or self.catalog is None:
-            return self.options[workload.name]
-        key = (workload.name, tuple(sorted(workload.slo.items())))
-        if key not in self._built:
-            from . import decide
+    def ensure(self, name: str) -> None:
+        """Build the workload's options, quality and token profile if not built yet."""
+        if name in self.options or self.build_kw is None:
+            return
+        options, quality, tokens = self._build(self.workloads[name])
+        self.options[name], self.quality[name] = options, quality
+        self.token_profiles[name] = {"prompt_tokens_mean": tokens["input_tokens"],
+                                     "output_tokens_mean": tokens["output_tokens"],
+                                     "provenance": tokens["provenance"]}
 
-            self._built[key] = decide.build_options(
-                workload, catalog=self.catalog, results=self.results)
+    def _build(self, workload) -> tuple[list, dict, dict]:
+        from . import decide
+
+        kw = dict(self.build_kw)
+        assume = kw.pop("assume_quality", None)
+        built = decide.build_options_detailed(workload, **kw)
+        quality = decide.quality_estimates(workload, built, results=kw.get("results"),
+                                           catalog=kw.get("catalog"), assume=assume)
+        return built.options, quality, built.tokens
+
+    def inputs_for(self, workload) -> tuple[list, dict]:
+        """``(options, quality)`` for the workload as given (its SLO may have been changed)."""
+        name = workload.name
+        self.ensure(name)
+        if workload.slo == self.workloads[name].slo or self.build_kw is None:
+            return self.options[name], self.quality.get(name, {})
+        key = (name, tuple(sorted(workload.slo.items())))
+        if key not in self._built:
+            self._built[key] = self._build(workload)[:2]
         return self._built[key]
 
 
-def load_data(workloads: list[str] | None = None, *, results_paths=None) -> DashboardData:
-    """Load workloads, catalog and results once and build every workload's options."""
-    from . import decide, store
+def load_data(workloads="all", *, results_paths=None, pricing: str = "on-demand",
+              include_projected: bool = True, apis=None,
+              assume_quality: float | None = None) -> DashboardData:
+    """Load workloads, catalog, results and the roofline calibration once; each workload's
+    options are built on first use. Parameters as in notebooks/decide.ipynb (the report)."""
+    from . import decide, report, store
     from .catalog import load_catalog
     from .workloads import list_workloads, load_workload
 
-    catalog = load_catalog()
-    results = store.load(results_paths)
-    loaded = {w.name: w for w in (load_workload(n) for n in (workloads or list_workloads()))}
-    if not loaded:
+    names = list_workloads() if workloads in (None, "all") else (
+        [workloads] if isinstance(workloads, str) else list(workloads))
+    if not names:
         raise DashboardError("no workloads found under data/workloads/")
+    results, catalog = store.load(results_paths), load_catalog()
+    fits, _ = report._fits(results)
     return DashboardData(
-        workloads=loaded,
-        options={n: decide.build_options(w, catalog=catalog, results=results)
-                 for n, w in loaded.items()},
-        token_profiles={n: w.token_profile(results) for n, w in loaded.items()},
+        workloads={n: load_workload(n) for n in names},
         catalog=catalog,
-        results=results,
+        build_kw={"catalog": catalog, "results": results, "fits": fits, "pricing": pricing,
+                  "apis": apis, "assume_quality": assume_quality,
+                  "candidates": decide.PROJECTED_CANDIDATES if include_projected else ()},
     )
 
 
@@ -199,11 +223,11 @@ def _mean_tokens(profile: dict, which: str) -> float:
 
 
 def scenario_inputs(data: DashboardData, scenario: Scenario) -> tuple:
-    """``(workload, options)`` with the scenario applied: what ``decide.decide`` is given."""
+    """``(workload, options, quality)`` with the scenario applied: what ``decide.decide`` is given."""
     workload = scenario_workload(data.workloads[scenario.workload], scenario)
-    options = apply_scenario(data.options_for(workload), scenario,
-                             data.token_profiles.get(scenario.workload))
-    return workload, options
+    options, quality = data.inputs_for(workload)
+    options = apply_scenario(options, scenario, data.token_profiles.get(scenario.workload))
+    return workload, options, quality
 
 
 def evaluate(data: DashboardData, scenario: Scenario, volumes: np.ndarray | None = None,
@@ -212,11 +236,10 @@ def evaluate(data: DashboardData, scenario: Scenario, volumes: np.ndarray | None
     over the overridden options at the expected volume and over ``volumes`` (requests/month)."""
     from . import decide
 
-    workload, options = inputs or scenario_inputs(data, scenario)
+    workload, options, quality = inputs or scenario_inputs(data, scenario)
     return decide.decide(workload, options, volume=scenario.volume_requests_per_month,
                          volumes=volume_grid() if volumes is None else volumes,
-                         quality=data.quality.get(scenario.workload),
-                         route_fraction=scenario.route_fraction)
+                         quality=quality, route_fraction=scenario.route_fraction)
 
 
 def at_volume(decision, options: list, volume: float):
@@ -454,6 +477,7 @@ class Dashboard:
 
     # -- state <-> widgets
     def _load_workload(self, name: str, volume_requests_per_month: float | None = None) -> None:
+        self.data.ensure(name)
         wl, opts = self.data.workloads[name], self.data.options[name]
         d = default_scenario(wl)
         self._usd_per_hour, self._api_usd_per_mtok = {}, {}
@@ -627,8 +651,9 @@ class Dashboard:
             moved = at_volume(full, options, scenario.volume_requests_per_month)
             if moved is not None:
                 return moved, workload, options
-        workload, options = scenario_inputs(self.data, scenario)
-        decision = evaluate(self.data, scenario, self.volumes, (workload, options))
+        inputs = scenario_inputs(self.data, scenario)
+        workload, options, _ = inputs
+        decision = evaluate(self.data, scenario, self.volumes, inputs)
         self._full = (key, workload, options, decision)
         return decision, workload, options
 
@@ -676,9 +701,10 @@ class Dashboard:
 
 
 def build_dashboard(workload: str | None = None, *, volume_requests_per_month: float | None = None,
-                    data: DashboardData | None = None) -> Dashboard:
-    """Load the data once (unless given) and return the dashboard; display it in a notebook."""
-    return Dashboard(data or load_data(), workload, volume_requests_per_month)
+                    data: DashboardData | None = None, **load_kw) -> Dashboard:
+    """Load the data once (unless given; ``load_kw`` go to :func:`load_data`) and return the
+    dashboard; displaying it displays its widgets."""
+    return Dashboard(data or load_data(**load_kw), workload, volume_requests_per_month)
 
 
 # ----------------------------------------------------------------------------- serving with Voila
