@@ -55,6 +55,16 @@ class Fault:
     after_events: int = 0  # reset/stall: SSE events relayed first
     delay_s: float = 0.0  # stall: how long to send nothing; slow_first: wait before answering
 
+    @property
+    def label(self) -> str:
+        """e.g. "http 429 (Retry-After 0.5 s)", "reset after 3 events", "slow_first 1.5 s"."""
+        if self.kind == "http":
+            return f"http {self.status}" + (f" (Retry-After {self.retry_after_s:g} s)"
+                                            if self.retry_after_s is not None else "")
+        if self.kind in ("reset", "stall"):
+            return f"{self.kind} after {self.after_events} events"
+        return f"{self.kind} {self.delay_s:g} s"
+
     @classmethod
     def http(cls, status: int, retry_after_s: float | None = None) -> "Fault":
         return cls("http", status=status, retry_after_s=retry_after_s)
@@ -94,7 +104,7 @@ class Exchange:
 
     index: int
     path: str
-    fault: str = "none"
+    fault: str = "none"  # Fault.label
     status: int = 0  # status sent to the client (0: connection reset before any status)
     upstream_status: int = 0  # 0: upstream not contacted or unreachable
     upstream_complete: bool = False  # the upstream's answer ended properly
@@ -136,14 +146,15 @@ class FaultProxy:
             return self.cycle[((index + 1) // self.every - 1) % len(self.cycle)]
         return None
 
-    def counts(self) -> dict[str, int]:
-        """Totals of the ledger: received, delivered_complete, upstream_complete, and per fault kind."""
+    def counts(self) -> dict:
+        """Totals of the ledger: received, delivered_complete, upstream_complete, and
+        ``faults`` = {fault label: requests}."""
         ex = list(self.exchanges)
-        out = {"received": len(ex), "delivered_complete": sum(e.delivered_complete for e in ex),
-               "upstream_complete": sum(e.upstream_complete for e in ex)}
+        faults: dict[str, int] = {}
         for e in ex:
-            out[f"fault_{e.fault}"] = out.get(f"fault_{e.fault}", 0) + 1
-        return out
+            faults[e.fault] = faults.get(e.fault, 0) + 1
+        return {"received": len(ex), "delivered_complete": sum(e.delivered_complete for e in ex),
+                "upstream_complete": sum(e.upstream_complete for e in ex), "faults": faults}
 
     def ledger(self) -> list[dict]:
         return [asdict(e) for e in self.exchanges]
@@ -156,7 +167,7 @@ class FaultProxy:
         ex = Exchange(index=len(self.exchanges), path=request.path)
         self.exchanges.append(ex)
         fault = self.fault_for(ex.index) if request.method == "POST" else None
-        ex.fault = fault.kind if fault else "none"
+        ex.fault = fault.label if fault else "none"
         if fault is not None and fault.kind == "http":
             ex.status = fault.status
             headers = {"Retry-After": f"{fault.retry_after_s:g}"} if fault.retry_after_s is not None else None
