@@ -101,6 +101,23 @@ def _token_counts(usage: dict | None, timings: dict | None, n_chunks: int) -> tu
     return prompt, n_chunks, "chunks"
 
 
+# Markers of the events that matter after the stream (usage, llama-server timings, errors, a
+# finish_reason). Unescaped quotes: they cannot occur inside a JSON string, where quotes are \".
+_MARKERS = (b'"usage"', b'"timings"', b'"error"', b'finish_reason":"', b'finish_reason": "')
+
+
+def _marked_lines(block: bytes):
+    """(start, end) of each line of ``block`` holding one of _MARKERS; C-level searches only."""
+    for marker in _MARKERS:
+        i = block.find(marker)
+        while i >= 0:
+            start = block.rfind(b"\n", 0, i) + 1
+            end = block.find(b"\n", i)
+            end = len(block) if end < 0 else end
+            yield start, end
+            i = block.find(marker, end)
+
+
 class Client:
     """Async client for one OpenAI-compatible server.
 
@@ -218,6 +235,7 @@ class Client:
         pieces: list[bytes] = []
         blocks: list[bytes] = []  # reads with non-content events, parsed after the stream
         buf = last = b""
+        last_pos = 0
         error = ""
         chat, wide = endpoint == "chat", False
         try:
@@ -242,7 +260,7 @@ class Client:
                 if found:
                     pieces += found
                     times += [t] * len(found)
-                    last = data
+                    last, last_pos = data, len(blocks)
                 if data.count(b"data:") != len(found):
                     blocks.append(data)
         except asyncio.TimeoutError:
@@ -250,27 +268,23 @@ class Client:
         except aiohttp.ClientError as e:
             error = f"stream cut: {type(e).__name__}: {e}"
         end_s = clock() - t_send
-        text_re = _CHAT_OR_REASONING_TEXT if wide else (_CHAT_TEXT if chat else _COMPLETION_TEXT)
-        return self._finish_stream(resp.status, text_re, times, pieces, blocks, last, error, end_s, sent_s, extra)
+        if last and not (last_pos < len(blocks) and blocks[last_pos] is last):
+            blocks.insert(last_pos, last)  # in stream order: its finish_reason/usage come before later ones
+        return self._finish_stream(resp.status, times, pieces, blocks, error, end_s, sent_s, extra)
 
     @staticmethod
-    def _finish_stream(status, text_re, times, pieces, blocks, last, error, end_s, sent_s, extra) -> Response:
-        events: list[bytes] = []
+    def _finish_stream(status, times, pieces, blocks, error, end_s, sent_s, extra) -> Response:
+        """Parse only the lines of the kept reads that carry usage, timings, an error or a
+        finish_reason (in stream order: later usage wins), and decode the text once."""
+        marked: set[tuple[int, int, int]] = set()
         done = False
-        for block in blocks:
-            for line in block.split(b"\n"):
-                if line[:5] != b"data:" or text_re.search(line):
-                    continue
-                if line[5:].strip() == b"[DONE]":
-                    done = True
-                else:
-                    events.append(line)
-        if last:  # the last content event may carry finish_reason (vLLM) or usage (transformers)
-            content_lines = [ln for ln in last.split(b"\n") if ln[:5] == b"data:" and text_re.search(ln)]
-            events.extend(content_lines[-1:])
+        for k, block in enumerate(blocks):
+            done = done or block.startswith(b"data: [DONE]") or b"\ndata: [DONE]" in block \
+                or block.startswith(b"data:[DONE]") or b"\ndata:[DONE]" in block
+            marked.update((k, start, end) for start, end in _marked_lines(block))
         usage = timings = None
         finish = None
-        for raw in events:
+        for raw in (blocks[k][start:end] for k, start, end in sorted(marked)):
             try:
                 ev = json.loads(raw[5:])
             except ValueError:
