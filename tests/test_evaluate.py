@@ -111,3 +111,27 @@ def test_workloads_on_llamacpp(llamacpp_engine, results_root, workload):
 def test_retrieval_on_llamacpp_embeddings(results_root):
     res = evaluate("local-llamacpp-embed", "policy-retrieval", limit=5, progress=False)
     _check(res, 5)
+
+
+def test_interrupted_run_keeps_what_it_measured(results_root):
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with FakeServer(FakeConfig(chunks=1, piece="billing", header_delay_s=0.2)) as fake:
+            signal.setitimer(signal.ITIMER_REAL, 1.1)
+            with pytest.raises(KeyboardInterrupt):
+                evaluate(_fake_target(fake), "ticket-classification", limit=30, concurrency=1, progress=False)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    r = load(results_root)
+    assert r.runs.iloc[0].status == "interrupted"
+    assert 1 <= len(r.items) < 30
+    from workbench.evaluate import quality_table
+
+    q = quality_table(r).set_index("metric")
+    assert q.loc["parsed_ok", "n"] == len(r.items) and q.loc["parsed_ok", "status"] == "interrupted"

@@ -192,6 +192,36 @@ def run_metrics(run_id: str, results=None):
     return metrics_table(wl, items, scored)
 
 
+def quality_table(results=None, *, workload: str | None = None):
+    """One row per (quality run, metric): run_id, target, model, dtype, workload, status, metric,
+    value, ci_low, ci_high, n, provenance. Completed runs use their stored summary; interrupted
+    or failed ones are recomputed from the items they kept."""
+    import pandas as pd
+
+    from .store import load
+
+    results = results if results is not None else load()
+    runs = results.runs[results.runs["kind"] == "quality"]
+    if workload is not None:
+        runs = runs[runs["workload"] == workload]
+    rows = []
+    for run in runs.itertuples():
+        summary = (run.summary or {}).get("metrics") if isinstance(run.summary, dict) else None
+        if summary is None:
+            try:
+                table = run_metrics(run.run_id, results)
+            except WorkbenchError:
+                continue
+            summary = {r["metric"]: r for r in table.to_dict("records")}
+        for metric, r in summary.items():
+            rows.append({"run_id": run.run_id, "target": run.target, "model": run.model, "dtype": run.dtype,
+                         "workload": run.workload, "status": run.status, "metric": metric,
+                         "value": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"],
+                         "provenance": "measured"})
+    return pd.DataFrame(rows, columns=["run_id", "target", "model", "dtype", "workload", "status", "metric",
+                                       "value", "ci_low", "ci_high", "n", "provenance"])
+
+
 def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int = 2000):
     """Paired comparison of two quality runs of the same workload on their common items.
 
