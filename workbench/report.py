@@ -144,14 +144,21 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
     return DecisionSet(decisions, built, quality, results, calibration, skipped)
 
 
+_GPU_NEEDLES = ("H100", "H200", "A100", "A10G", "L40S", "L4", "NVIDIA")
+
+
 def _fits(results):
     """Calibration of the roofline on the stored sweeps (none: the uncalibrated defaults)."""
     try:
         from .calibrate import fit_all, load_points
 
         points = load_points(results)
+        # only GPU sweeps calibrate the projected options (all on catalog GPUs); fitting the CPU
+        # sweeps too would cost seconds for nothing
+        gpu = points.hardware.astype(str).str.contains("|".join(_GPU_NEEDLES), case=False, regex=True)
+        points = points[gpu]
         if not len(points):
-            return None, "uncalibrated (no load sweeps stored)"
+            return None, "uncalibrated (no GPU load sweeps stored)"
         fits = fit_all(points)
         return fits, "; ".join(f"{e} on {h}: {f.eff.label}" for (e, h), f in fits.items()) or "uncalibrated"
     except (ImportError, WorkbenchError) as e:
