@@ -67,7 +67,7 @@ def _write_run(root, target, outputs):
 def test_compare_by_hand(tmp_path):
     wl = load_workload("ticket-classification")
     its = wl.items[:16]
-    wrong = lambda it: "billing" if it["reference"] != "billing" else "technical"  # noqa: E731
+    wrong = lambda it: "billing" if it["reference"] != "billing" else "technical"
     # A right on all 16; B right on the first 10 only -> b = 6 discordant, c = 0
     a = {it["id"]: it["reference"] for it in its}
     b = {it["id"]: (it["reference"] if k < 10 else wrong(it)) for k, it in enumerate(its)}

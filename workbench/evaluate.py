@@ -242,7 +242,7 @@ def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int 
     common = sorted(set(df_a["item_id"]) & set(df_b["item_id"]))
     if not common:
         raise EvalError(f"runs {run_a} and {run_b} share no items")
-    pick = lambda df: df.set_index("item_id").loc[common].reset_index()  # noqa: E731
+    pick = lambda df: df.set_index("item_id").loc[common].reset_index()
     items, sa = rescore(wl, pick(df_a))
     _, sb = rescore(wl, pick(df_b))
     ma, mb = metrics(wl.spec, items, sa), metrics(wl.spec, items, sb)

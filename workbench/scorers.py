@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +101,7 @@ def parse_label(text: str, labels: list[str]) -> tuple[str | None, bool]:
     return (best[1], False) if best else (None, False)
 
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
 
 def _balanced_objects(t: str, limit: int = 20) -> list[str]:
@@ -283,7 +284,7 @@ def metrics(spec: dict, items: list[dict], scored: list[Scored]) -> dict[str, Me
         out["strict_format"] = mean("strict_format")
     elif kind == "extraction":
         fields = spec["output"].get("fields") or list(items[0]["reference"])
-        counts = lambda pre, f: np.array([s.scores.get(f"{pre}.{f}", 0.0) for s in scored], float)  # noqa: E731
+        counts = lambda pre, f: np.array([s.scores.get(f"{pre}.{f}", 0.0) for s in scored], float)
         out["field_f1"] = MetricData("f1", {k: sum(counts(k, f) for f in fields) for k in ("tp", "fp", "fn")})
         out["json_valid"] = mean("json_valid")
         out["json_strict"] = mean("json_strict")

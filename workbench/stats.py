@@ -7,8 +7,8 @@ so one bootstrap serves means, macro-F1 and micro-F1 alike (see workbench.scorer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -87,6 +87,8 @@ class Workload:
 
     def selected(self, limit: int | None = None, seed: int = 0) -> list[dict]:
         """The items a run uses: all of them, or a seeded random subset of ``limit``, in file order."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise WorkloadError(f"workload {self.name!r}: field 'limit': must be a positive whole number of items, got {limit!r}")
         if limit is None or limit >= len(self.items):
             return list(self.items)
         import random
@@ -143,7 +145,7 @@ class Workload:
             if len(df):
                 pt = df["prompt_tokens"].to_numpy(float)
                 ot = df["output_tokens"].fillna(0).to_numpy(float)
-                return {**_dist("prompt_tokens", pt), **_dist("output_tokens", ot), "n": int(len(df)),
+                return {**_dist("prompt_tokens", pt), **_dist("output_tokens", ot), "n": len(df),
                         "provenance": "measured", "source": sorted(df["run_id"].unique().tolist())}
         pt, ot = [], []
         for it in self.items:
@@ -228,7 +230,7 @@ def _check_spec(spec: Any, src: Path) -> None:
             raise WorkloadError(f"{src}: field {key!r}: must map names to numbers, got {d!r}")
     bad = set(spec.get("slo") or {}) - {"ttft_ms", "tpot_ms", "e2el_ms"}
     if bad:
-        raise WorkloadError(f"{src}: field 'slo.{sorted(bad)[0]}': unknown; use ttft_ms, tpot_ms, e2el_ms")
+        raise WorkloadError(f"{src}: field 'slo.{min(bad)}': unknown; use ttft_ms, tpot_ms, e2el_ms")
     priv = spec.get("privacy", "any")
     if priv not in PRIVACY:
         raise WorkloadError(f"{src}: field 'privacy': must be one of {', '.join(PRIVACY)}, got {priv!r}")
