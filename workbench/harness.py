@@ -159,7 +159,9 @@ def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoin
         "request_id": request_id, "phase": phase, "load_point": point.label,
         "concurrency": point.concurrency, "request_rate": point.request_rate,
         "endpoint": request.endpoint, "item_id": request.item_id,
-        "scheduled_s": scheduled_s, "sent_s": resp.sent_s, "chunk_times_s": resp.chunk_times_s,
+        "scheduled_s": scheduled_s, "sent_s": resp.sent_s,
+        # rounded to 1 µs: far below the timing error, and JSON-encodes ~25% faster
+        "chunk_times_s": np.round(np.asarray(resp.chunk_times_s), 6).tolist(),
         "ttft_ms": resp.ttft_ms, "e2el_ms": resp.e2el_ms,
         "prompt_tokens": resp.prompt_tokens, "output_tokens": resp.output_tokens,
         "token_source": resp.token_source, "max_tokens": resp.max_tokens,
@@ -394,6 +396,10 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
     points = parse_profile(profile)
     if requests_per_point is None and not duration_s:
         raise HarnessError("give requests_per_point or duration_s (or both)")
+    for name, value in (("requests_per_point", requests_per_point), ("duration_s", duration_s),
+                        ("max_tokens", max_tokens), ("output_tokens", output_tokens), ("input_tokens", input_tokens)):
+        if value is not None and not value > 0:
+            raise HarnessError(f"{name}: must be a positive number, got {value!r}")
     wl = None
     if workload is not None:
         from .workloads import load_workload
@@ -513,7 +519,10 @@ def _parse_slo(text: str | None) -> dict | None:
         k, _, v = part.partition("=")
         if k.strip() not in ("ttft_ms", "tpot_ms", "e2el_ms"):
             raise HarnessError(f"--slo {text!r}: keys are ttft_ms, tpot_ms, e2el_ms; got {k!r}")
-        out[k.strip()] = float(v)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise HarnessError(f"--slo {text!r}: {k.strip()} must be a number of milliseconds, got {v!r}") from None
     return out
 
 
