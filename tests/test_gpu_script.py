@@ -108,6 +108,33 @@ def test_annotate_run_merges_params_and_summary(tmp_path):
     assert json.loads((run.dir / "run.json").read_text())["model"] == "Llama-3-8B"
 
 
+def _script_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_gpu_sweep", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_unpack_wheels_takes_only_what_is_missing_or_older(tmp_path):
+    import zipfile
+
+    import yaml
+
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels.mkdir()
+    for name, version, pkg in (("wbfakepkg", "1.0", "wbfakepkg"), ("PyYAML", "0.1", "yaml_old"),
+                               ("PyYAML", "999.0", "yaml_new")):
+        with zipfile.ZipFile(wheels / f"{name}-{version}-py3-none-any.whl", "w") as z:
+            z.writestr(f"{pkg}/__init__.py", "X = 1\n")
+    unpacked = _script_module().unpack_wheels(wheels, site)
+    assert unpacked == ["PyYAML==999.0", "wbfakepkg==1.0"]  # 0.1 is older than the installed PyYAML
+    assert (site / "wbfakepkg" / "__init__.py").is_file() and (site / "yaml_new").is_dir()
+    assert not (site / "yaml_old").exists()
+    assert yaml.__version__  # the installed one is untouched
+
+
 # ------------------------------------------------------------------ the whole script, tiny, on CPU
 TINY_ARGS = ["--archs", "tiny-llama", "--device", "cpu", "--offline-prompts", "8",
              "--profile", "concurrency=1,4", "--duration-s", "0", "--requests-per-point", "8",

@@ -26,6 +26,7 @@ import gc
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -53,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output-tokens", type=int, default=None, help="output tokens (default: the workload's mean)")
     p.add_argument("--offline-prompts", type=int, default=256, help="prompts in the offline generate_batch")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="harness load profile for the server sweep")
-    p.add_argument("--duration-s", type=float, default=20.0, help="seconds per load point (0: none)")
+    p.add_argument("--duration-s", type=float, default=12.0, help="seconds per load point (0: none)")
     p.add_argument("--requests-per-point", type=int, default=None, help="requests per load point")
     p.add_argument("--warmup", type=int, default=4, help="warm-up requests before the sweep")
     p.add_argument("--results-root", default=None, help="where runs go (default: $WORKBENCH_RESULTS_DIR or results/)")
@@ -81,30 +82,40 @@ def _installed_version(dist: str) -> str | None:
         return None
 
 
-def ensure_serving_deps(wheels_dir: Path, site_dir: Path) -> tuple[str | None, str]:
-    """Make ``transformers serve`` importable in the server process: when its dependencies are
-    missing here, unpack each carried wheel that is missing or newer than the installed one into
-    ``site_dir`` (a wheel is a zip of importable packages; no pip, no network) and return it as
-    the server's extra PYTHONPATH, with a note saying what was done."""
-    from packaging.version import Version
-    from transformers.utils.import_utils import is_serve_available
+def _version_key(v: str) -> tuple[int, ...]:
+    """Release numbers of a version string ('2.14.3' → (2, 14, 3)); enough to compare wheels."""
+    return tuple(int(x) for x in re.findall(r"\d+", v.split("+")[0])[:4])
 
-    if is_serve_available():
-        return None, "serving dependencies already installed"
-    wheels = sorted(Path(wheels_dir).glob("*.whl"))
-    if not wheels:
-        raise gpu.GpuBenchError(f"transformers serve needs fastapi/uvicorn/pydantic/openai and {wheels_dir} "
-                                "has no wheels: run benchmarks/gpu/fetch_wheels.sh and carry that folder")
+
+def unpack_wheels(wheels_dir: Path, site_dir: Path) -> list[str]:
+    """Unpack each wheel in ``wheels_dir`` whose distribution is missing here, or older here,
+    into ``site_dir`` (a wheel is a zip of importable packages: no pip, no network).
+    Returns the ``name==version`` of what was unpacked."""
     site_dir.mkdir(parents=True, exist_ok=True)
     unpacked = []
-    for whl in wheels:
+    for whl in sorted(Path(wheels_dir).glob("*.whl")):
         dist, ver = whl.name.split("-")[:2]
         have = _installed_version(dist)
-        if have is not None and Version(have) >= Version(ver):
+        if have is not None and _version_key(have) >= _version_key(ver):
             continue
         with zipfile.ZipFile(whl) as z:
             z.extractall(site_dir)
         unpacked.append(f"{dist}=={ver}")
+    return unpacked
+
+
+def ensure_serving_deps(wheels_dir: Path, site_dir: Path) -> tuple[str | None, str]:
+    """Make ``transformers serve`` importable in the server process: when its dependencies
+    (fastapi, uvicorn, pydantic, openai) are missing, unpack the carried wheels into
+    ``site_dir`` and return it as the server's extra PYTHONPATH, with a note of what was done."""
+    from transformers.utils.import_utils import is_serve_available
+
+    if is_serve_available():
+        return None, "serving dependencies already installed"
+    if not any(Path(wheels_dir).glob("*.whl")):
+        raise gpu.GpuBenchError(f"transformers serve needs fastapi/uvicorn/pydantic/openai and {wheels_dir} "
+                                "has no wheels: run benchmarks/gpu/fetch_wheels.sh and carry that folder")
+    unpacked = unpack_wheels(Path(wheels_dir), site_dir)
     return str(site_dir), f"unpacked {len(unpacked)} carried wheels into {site_dir}: {', '.join(unpacked)}"
 
 
@@ -208,7 +219,11 @@ def measure_arch(name: str, args, ctx: dict) -> list[dict]:
     spec = gpu.arch_spec(name)
     layers = args.layers
     if layers is None and ctx["gpu_mem_gib"]:
-        layers = gpu.fit_layers(spec, ctx["gpu_mem_gib"])
+        # weights ≤ 60% of GPU memory (room for the KV cache), and ≤ 80% of free disk (the server loads a copy)
+        limit_gib = 0.6 * ctx["gpu_mem_gib"]
+        if not args.skip_serve:
+            limit_gib = min(limit_gib, 0.8 * shutil.disk_usage(ctx["work"]).free / gpu.GIB)
+        layers = gpu.fit_layers(spec, limit_gib, budget_frac=1.0)
     layers = min(int(layers or spec["layers"]), int(spec["layers"]))
     config = gpu.hf_config(spec, layers=layers)
     cfg = config.to_dict()
@@ -239,6 +254,11 @@ def measure_arch(name: str, args, ctx: dict) -> list[dict]:
     if not args.skip_serve:
         try:
             out.extend(serve_run(ckpt, name, cfg, ctx, args))
+        except Exception as e:
+            args.skip_serve = True  # the same failure would repeat: keep the offline runs of the rest
+            ctx["failures"].append(f"{name} (server): {type(e).__name__}: {e}")
+            print(f"[{name}] the server path failed ({type(e).__name__}: {e}); "
+                  "the next architectures are measured offline only", flush=True)
         finally:
             shutil.rmtree(ckpt, ignore_errors=True)
     return out
@@ -301,7 +321,8 @@ def main(argv=None) -> int:
           f"({ctx['shape']['shape_source']}); {ctx['base_params']['serving_deps']}", flush=True)
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     done = set() if args.no_resume else already_measured(ctx["root"])
-    rows, failures, last_s = [], [], None
+    rows, last_s = [], None
+    failures = ctx["failures"] = []
     for name in archs:
         if name in done:
             print(f"[{name}] already measured in {ctx['root']}: skipped", flush=True)
