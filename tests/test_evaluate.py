@@ -135,3 +135,11 @@ def test_interrupted_run_keeps_what_it_measured(results_root):
 
     q = quality_table(r).set_index("metric")
     assert q.loc["parsed_ok", "n"] == len(r.items) and q.loc["parsed_ok", "status"] == "interrupted"
+
+
+def test_retrieval_without_embeddings_fails_clearly(results_root):
+    with FakeServer(FakeConfig()) as fake:
+        target = Target(name="no-embed", engine="external", model="fake", base_url=fake.base_url + "/nothing-here")
+        with pytest.raises(EvalError, match="embedding the corpus failed at passage 'pol-000'"):
+            evaluate(target, "policy-retrieval", limit=3, progress=False)
+    assert not results_root.exists() or not any(results_root.iterdir())

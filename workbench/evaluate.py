@@ -126,11 +126,12 @@ def evaluate(target, workload: str | Workload, limit: int | None = None, concurr
                   "max_tokens": wl.max_tokens, "temperature": 0, "scorer": wl.spec["scorer"]}
         if wl.task == "retrieval":
             params["pooling"] = "client-side mean of token vectors when the server returns one per token"
+        # embed the corpus first: a target without /v1/embeddings fails here, before a run exists
+        corpus = _embed_corpus(wl, endpoint, concurrency) if wl.task == "retrieval" else None
+        ids = [c["id"] for c in wl.corpus]
         with RunWriter(kind="quality", target=t.name, engine=t.engine, model=t.model, params=params,
                        root=results_root, workload=wl.name, weights="real",
                        engine_version=getattr(endpoint, "version", None), dtype=t.deployment.dtype) as run:
-            corpus = _embed_corpus(wl, endpoint, concurrency) if wl.task == "retrieval" else None
-            ids = [c["id"] for c in wl.corpus]
 
             def on_response(i: int, r) -> None:
                 item = items[i]
