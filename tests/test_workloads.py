@@ -66,6 +66,10 @@ def test_token_profile_assumed_and_measured():
     assert p["provenance"] == "measured" and p["source"] == ["r1"] and p["n"] == 4
     assert p["prompt_tokens_mean"] == 115 and p["prompt_tokens_p50"] == 115
     assert p["output_tokens_mean"] == 2.0  # a missing count is 0 output tokens
+    runs = pd.DataFrame({"run_id": ["r1", "r2"], "target": ["a", "b"]})
+    res = type("R", (), {"items": items, "runs": runs})()
+    assert wl.token_profile(res, target="a")["prompt_tokens_mean"] == 115
+    assert wl.token_profile(res, target="b")["provenance"] == "assumed"  # b never ran this workload
 
 
 @pytest.fixture

@@ -122,12 +122,13 @@ class Workload:
                 for i in range(0, len(texts), batch)]
 
     # -------------------------------------------------------------- token shape
-    def token_profile(self, results=None) -> dict:
+    def token_profile(self, results=None, target: str | None = None) -> dict:
         """Prompt and output token distribution: mean, p50, p90 (tokens).
 
         From ``results`` (a :class:`workbench.store.Results`, or None to load the default
         roots) when runs of this workload recorded server token counts (provenance
-        "measured", with the run ids); otherwise estimated from text at CHARS_PER_TOKEN
+        "measured", with the run ids; only ``target``'s runs when given — tokenizers differ);
+        otherwise estimated from text at CHARS_PER_TOKEN
         characters per token (provenance "assumed").
         """
         import numpy as np
@@ -141,6 +142,9 @@ class Workload:
                 results = None
         if results is not None and len(results.items):
             df = results.items[results.items["workload"] == self.name]
+            if target is not None and hasattr(results, "runs") and len(results.runs):
+                runs = results.runs.loc[results.runs["target"] == target, "run_id"]
+                df = df[df["run_id"].isin(set(runs))]
             df = df[df["prompt_tokens"].notna()]
             if len(df):
                 pt = df["prompt_tokens"].to_numpy(float)
