@@ -14,6 +14,7 @@ HTML with plotly.js inlined once (nbconvert, offline browsers).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ class DecisionSet:
     """Decisions for several workloads, with what went into them (for the decide notebook)."""
 
     decisions: list
-    built: dict  # workload name -> decide.Options
+    built: dict  # workload name -> options.Options
     quality: dict  # workload name -> {option: QualityEstimate}
     results: Any
     calibration: str
@@ -121,7 +122,7 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
                      apis=None, assume_quality: float | None = None) -> DecisionSet:
     """Build options, estimate quality and decide for each workload (``"all"`` or a list of
     names), from the stored results (``results_paths``; default data/results + results/)."""
-    from . import decide, store
+    from . import decide, options, store
     from .catalog import load_catalog
     from .workloads import list_workloads, load_workload
 
@@ -132,10 +133,10 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
     decisions, built, quality, skipped = [], {}, {}, []
     for name in names:
         w = load_workload(name)
-        b = decide.build_options_detailed(w, catalog=catalog, results=results, pricing=pricing, apis=apis,
-                                          fits=fits, candidates=decide.PROJECTED_CANDIDATES if include_projected else ())
-        q = decide.quality_estimates(w, b, results=results, catalog=catalog, assume=assume_quality)
-        volume = decide.requests_per_month(w.daily_volume) * float(volume_scale)
+        b = options.build_options_detailed(w, catalog=catalog, results=results, pricing=pricing, apis=apis,
+                                           fits=fits, candidates=options.PROJECTED_CANDIDATES if include_projected else ())
+        q = options.quality_estimates(w, b, results=results, catalog=catalog, assume=assume_quality)
+        volume = options.requests_per_month(w.daily_volume) * float(volume_scale)
         if not b.options:
             skipped.append(f"{name}: no option to price ({'; '.join(b.notes) or 'no API of its mode selected'})")
             continue
@@ -182,8 +183,43 @@ def parse_params(pairs: list[str] | None) -> dict:
     return out
 
 
+def notebook_parameters(notebook: str | Path) -> dict:
+    """{name: default} of the notebook's ``parameters`` cell (literal defaults only)."""
+    import ast
+    import json
+
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+    cell = next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    defaults = {}
+    for node in ast.parse("".join(cell["source"])).body if cell else []:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            with contextlib.suppress(ValueError, SyntaxError):
+                defaults[node.targets[0].id] = ast.literal_eval(node.value)
+    return defaults
+
+
+def check_parameters(notebook: str | Path, parameters: dict, *, allow_unknown: bool = False) -> None:
+    """Refuse, before any kernel starts, a parameter the notebook's ``parameters`` cell does not
+    define (unless ``allow_unknown``), or a non-number (non-bool) for one whose default is a number (bool)."""
+    defaults = notebook_parameters(notebook)
+    for k, v in parameters.items():
+        if k not in defaults and allow_unknown:
+            continue
+        if k not in defaults:
+            raise ReportError(f"{notebook}: parameter {k!r} (value {v!r}): unknown; "
+                              f"the notebook's parameters are {', '.join(defaults)}")
+        d = defaults[k]
+        if v is None:  # "none/all" is a legitimate value for many parameters
+            continue
+        if isinstance(d, bool) and not isinstance(v, bool) or (
+                isinstance(d, (int, float)) and not isinstance(d, bool)
+                and (isinstance(v, bool) or not isinstance(v, (int, float)))):
+            raise ReportError(f"{notebook}: parameter {k!r}: must be {type(d).__name__} like its default "
+                              f"{d!r}, got {v!r}")
+
+
 def execute(notebook: str | Path, parameters: dict | None = None, *, out_dir: str | Path | None = None,
-            timeout_s: float = 600, stamp: str | None = None) -> Path:
+            timeout_s: float = 600, stamp: str | None = None, allow_unknown: bool = False) -> Path:
     """Run a notebook with papermill (kernel ``python3`` = this interpreter) into ``out_dir``.
     Returns the executed notebook's path. A failing cell raises ReportError naming the cell;
     the partial notebook is kept."""
@@ -194,6 +230,7 @@ def execute(notebook: str | Path, parameters: dict | None = None, *, out_dir: st
         src = NOTEBOOKS_DIR / f"{src}.ipynb"
     if not src.is_file():
         raise ReportError(f"{src}: no such notebook (notebooks are in {NOTEBOOKS_DIR})")
+    check_parameters(src, parameters or {}, allow_unknown=allow_unknown)
     out_dir = Path(out_dir) if out_dir else reports_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -233,8 +270,12 @@ def run_report(parameters: dict | None = None, *, live: bool = False, live_param
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     done = []
     if live:
+        known = {k for nb in ("measure", "evaluate") for k in notebook_parameters(NOTEBOOKS_DIR / f"{nb}.ipynb")}
+        for k in set(live_parameters or {}) - known:
+            raise ReportError(f"--live-param {k}: unknown; measure.ipynb and evaluate.ipynb take {', '.join(sorted(known))}")
         for nb in ("measure", "evaluate"):
-            done.append(str(execute(nb, live_parameters or {}, out_dir=out_dir, timeout_s=timeout_s, stamp=stamp)))
+            done.append(str(execute(nb, live_parameters or {}, out_dir=out_dir, timeout_s=timeout_s, stamp=stamp,
+                                    allow_unknown=True)))
     executed = execute(notebook, parameters, out_dir=out_dir, timeout_s=timeout_s, stamp=stamp)
     html = to_html(executed)
     return {"html": str(html), "notebook": str(executed), "seconds": time.perf_counter() - t0, "live": done}
