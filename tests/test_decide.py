@@ -118,16 +118,3 @@ def test_portfolio_totals():
     assert total.frontier_api_usd_per_month == pytest.approx(1000 + 1000)
     assert total.self_hosted_usd_per_month == pytest.approx(730 + 730)
     assert pf.set_index("workload").loc["w2", "frontier_api_feasible"] == False  # noqa: E712 (privacy)
-
-
-def test_published_proxy_matching():
-    import pandas as pd
-
-    q = pd.DataFrame({"model": ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "Llama-3-8B-Instruct"],
-                      "benchmark": ["mmlu"] * 3, "score": [82.0, 88.7, 68.4], "protocol": ["p"] * 3,
-                      "as_of": ["2025-07-01"] * 3, "source": ["s"] * 3, "verified": [True, True, False]})
-    assert decide.published_proxy("gpt-4o", "classification", q).value == pytest.approx(0.887)
-    assert decide.published_proxy("gpt-4o-mini", "routing", q).value == pytest.approx(0.82)
-    p = decide.published_proxy("groq/llama3-8b-8192", "extraction", q)
-    assert p.value == pytest.approx(0.684) and "unverified" in p.source and p.provenance == "published"
-    assert decide.published_proxy("text-embedding-3-small", "retrieval", q) is None

@@ -34,8 +34,8 @@ __all__ = sorted([*_PUBLIC, "__version__"])
 _SUBMODULES = (
     "schema", "store", "targets", "engines", "model", "hardware", "paths", "errors",
     "client", "harness", "metrics", "telemetry", "workloads", "scorers", "stats", "evaluate",
-    "catalog", "cost", "project", "calibrate", "probe", "claims", "decide", "figures",
-    "report", "dashboard",
+    "catalog", "cost", "project", "calibrate", "probe", "claims", "options", "decide",
+    "figures", "report", "dashboard",
 )
 
 
