@@ -117,22 +117,21 @@ def _script_module():
     return mod
 
 
-def test_unpack_wheels_takes_only_what_is_missing_or_older(tmp_path):
+def test_unpack_wheels_takes_only_what_is_missing(tmp_path):
+    """Installed distributions are left alone (a newer click could break typer), except
+    typing_extensions when older (backward compatible; pydantic needs a recent one)."""
     import zipfile
-
-    import yaml
 
     wheels, site = tmp_path / "wheels", tmp_path / "site"
     wheels.mkdir()
-    for name, version, pkg in (("wbfakepkg", "1.0", "wbfakepkg"), ("PyYAML", "0.1", "yaml_old"),
-                               ("PyYAML", "999.0", "yaml_new")):
+    for name, version, pkg in (("wbfakepkg", "1.0", "wbfakepkg"), ("PyYAML", "999.0", "yaml_new"),
+                               ("typing_extensions", "999.0", "te_new"), ("typing_extensions", "0.1", "te_old")):
         with zipfile.ZipFile(wheels / f"{name}-{version}-py3-none-any.whl", "w") as z:
             z.writestr(f"{pkg}/__init__.py", "X = 1\n")
     unpacked = _script_module().unpack_wheels(wheels, site)
-    assert unpacked == ["PyYAML==999.0", "wbfakepkg==1.0"]  # 0.1 is older than the installed PyYAML
-    assert (site / "wbfakepkg" / "__init__.py").is_file() and (site / "yaml_new").is_dir()
-    assert not (site / "yaml_old").exists()
-    assert yaml.__version__  # the installed one is untouched
+    assert unpacked == ["typing_extensions==999.0", "wbfakepkg==1.0"]
+    assert (site / "wbfakepkg" / "__init__.py").is_file() and (site / "te_new").is_dir()
+    assert not (site / "yaml_new").exists() and not (site / "te_old").exists()
 
 
 # ------------------------------------------------------------------ the whole script, tiny, on CPU
@@ -148,7 +147,7 @@ def test_script_end_to_end_tiny_llama_on_cpu(tmp_path):
 
     root, work = tmp_path / "results", tmp_path / "work"
     cmd = [sys.executable, str(SCRIPT), *TINY_ARGS, "--results-root", str(root), "--work-dir", str(work)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     res = load(root)
@@ -174,7 +173,7 @@ def test_script_end_to_end_tiny_llama_on_cpu(tmp_path):
     assert len(res.samples)  # telemetry: process samples here, NVML on a GPU
 
     # a second invocation resumes: the architecture is already measured, nothing new is written
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO)
+    again = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120, cwd=REPO)
     assert again.returncode == 0 and "already measured" in again.stdout
     assert len(load(root).runs) == 2
 
@@ -189,7 +188,7 @@ def test_gpu_sweep_one_architecture(tmp_path):
     cmd = [sys.executable, str(SCRIPT), "--archs", "Llama-3-8B", "--offline-prompts", "64",
            "--profile", "concurrency=1,8", "--duration-s", "10", "--results-root", str(root),
            "--work-dir", str(tmp_path / "work")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = load(root)
     validate(res)

@@ -109,7 +109,7 @@ def hf_config(spec: dict, *, layers: int | None = None):
 
 def weight_gib(spec: dict, *, layers: int | None = None, dtype: str = "bf16") -> float:
     """Resident weight GiB of the spec (with ``layers`` layers): project.weight_bytes / 2^30."""
-    from .project import Arch, weight_bytes
+    from .project import weight_bytes
 
     arch = _arch(spec, layers)
     return weight_bytes(arch, dtype) / GIB
@@ -308,11 +308,12 @@ def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_di
 
     port = free_port()
     log_path = Path(work_dir) / f"serve-{name}.log"
-    log = open(log_path, "ab")
+    log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below, after the server stops
     t0 = time.perf_counter()
     proc = subprocess.Popen(serve_command(checkpoint, port=port, device=device, dtype=dtype, cb_args=cb_args),
                             env=serve_env(work_dir, extra_pythonpath), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_set_pdeathsig)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=_set_pdeathsig)  # noqa: PLW1509 - as workbench.engines: dies with us
     base = f"http://127.0.0.1:{port}"
     try:
         while not _health(base):

@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from workbench import gpu  # noqa: E402
+from workbench import gpu
 
 DEFAULT_PROFILE = "concurrency=1,2,4,8,16,32,64"
 DEFAULT_WORKLOAD = "incident-summarization"
@@ -87,16 +87,22 @@ def _version_key(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", v.split("+")[0])[:4])
 
 
+REPLACE_IF_OLDER = ("typing_extensions",)
+"""Backward compatible by design, and pydantic needs a recent one: the only installed
+distribution a carried wheel may shadow. Others (click under typer, anyio under httpx) are
+left alone: a newer one could break what the machine already runs."""
+
+
 def unpack_wheels(wheels_dir: Path, site_dir: Path) -> list[str]:
-    """Unpack each wheel in ``wheels_dir`` whose distribution is missing here, or older here,
-    into ``site_dir`` (a wheel is a zip of importable packages: no pip, no network).
-    Returns the ``name==version`` of what was unpacked."""
+    """Unpack each wheel in ``wheels_dir`` whose distribution is not installed here (or, for
+    REPLACE_IF_OLDER, installed in an older version) into ``site_dir`` — a wheel is a zip of
+    importable packages: no pip, no network. Returns the ``name==version`` of what was unpacked."""
     site_dir.mkdir(parents=True, exist_ok=True)
     unpacked = []
     for whl in sorted(Path(wheels_dir).glob("*.whl")):
         dist, ver = whl.name.split("-")[:2]
         have = _installed_version(dist)
-        if have is not None and _version_key(have) >= _version_key(ver):
+        if have is not None and (dist.lower() not in REPLACE_IF_OLDER or _version_key(have) >= _version_key(ver)):
             continue
         with zipfile.ZipFile(whl) as z:
             z.extractall(site_dir)
@@ -106,7 +112,7 @@ def unpack_wheels(wheels_dir: Path, site_dir: Path) -> list[str]:
 
 def ensure_serving_deps(wheels_dir: Path, site_dir: Path) -> tuple[str | None, str]:
     """Make ``transformers serve`` importable in the server process: when its dependencies
-    (fastapi, uvicorn, pydantic, openai) are missing, unpack the carried wheels into
+    (fastapi, uvicorn, pydantic, openai) are missing, unpack the carried wheels it lacks into
     ``site_dir`` and return it as the server's extra PYTHONPATH, with a note of what was done."""
     from transformers.utils.import_utils import is_serve_available
 
@@ -254,7 +260,7 @@ def measure_arch(name: str, args, ctx: dict) -> list[dict]:
     if not args.skip_serve:
         try:
             out.extend(serve_run(ckpt, name, cfg, ctx, args))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - recorded; the offline runs of the rest still happen
             args.skip_serve = True  # the same failure would repeat: keep the offline runs of the rest
             ctx["failures"].append(f"{name} (server): {type(e).__name__}: {e}")
             print(f"[{name}] the server path failed ({type(e).__name__}: {e}); "
@@ -335,7 +341,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         try:
             rows.extend(measure_arch(name, args, ctx))
-        except Exception as e:  # one architecture failing must not lose the others
+        except Exception as e:  # noqa: BLE001 - one architecture failing must not lose the others
             failures.append(f"{name}: {type(e).__name__}: {e}")
             print(f"[{name}] FAILED: {type(e).__name__}: {e}", flush=True)
         last_s = time.perf_counter() - t0
