@@ -240,3 +240,13 @@ def test_volume_only_update_matches_a_full_decide():
         assert fast.savings_usd_per_month == pytest.approx(ref.savings_usd_per_month)
         pd.testing.assert_frame_equal(fast.table, ref.table, check_dtype=False)
         assert fast.flips == ref.flips
+
+
+def test_dropdowns_start_on_their_first_option_and_the_figure_is_born_with_its_data(dash):
+    assert dash.instance.value == BOX and dash.usd_per_hour.value == pytest.approx(1.0)
+    assert not dash.usd_per_hour.disabled
+    assert dash.api.value == API and dash.api_in.value == pytest.approx(2.0)
+    # a front end that opens the figure later gets its construction state: it must hold the data
+    names = [t["name"] for t in dash.figure._widget_data]
+    assert names[:2] == [API, BOX] or set(names[:2]) == {API, BOX}
+    assert len(dash.figure._widget_data[0]["x"]) >= dashboard.VOLUME_POINTS

@@ -293,6 +293,8 @@ def fmt_volume(requests_per_month: float) -> str:
 def fmt_usd(usd: float | None) -> str:
     if usd is None or (isinstance(usd, float) and math.isnan(usd)):
         return "–"
+    if usd == 0:
+        return "$0"
     if abs(usd) >= 100:
         return f"${usd:,.0f}"
     return f"${usd:.3g}" if abs(usd) >= 0.01 else f"${usd:.2e}"
@@ -327,8 +329,7 @@ def placement_html(decision) -> str:
             "<th>USD/request</th><th>quality (CI low)</th><th>latency</th><th>privacy</th>"
             "<th>provenance</th></tr>")
     rows = []
-    t = decision.table.sort_values("usd_per_month", na_position="last")
-    for r in t.itertuples(index=False):
+    for r in decision.table.itertuples(index=False):  # decide's order: feasible, then cheapest
         chosen = " class='wb-chosen'" if r.option == decision.choice else ""
         feasible = "yes" if r.feasible else f"no: {_e(r.reason)}"
         quality = f"{_num(r.quality)} ({_num(r.quality_ci_low)}) {_e(r.quality_provenance)}"
@@ -406,6 +407,9 @@ class Dashboard:
         self._build_controls(w)
         self._build_outputs(w)
         self._load_workload(workload or next(iter(data.workloads)), volume_requests_per_month)
+        import plotly.graph_objects as go
+
+        self.figure = go.FigureWidget(self.figure)
         self.widget = w.VBox([
             w.HTML(_CSS),
             w.HBox([self.controls, w.VBox([self.summary, self.figure],
@@ -464,7 +468,9 @@ class Dashboard:
 
         from .schema import METRICS
 
-        self.figure = go.FigureWidget(layout=dict(
+        # drawn as a plain Figure first, then wrapped: a FigureWidget sends later changes as
+        # messages, which a front end that is not displaying it yet never receives
+        self.figure = go.Figure(layout=dict(
             template="plotly_white", height=460, margin=dict(l=70, r=20, t=30, b=60),
             uirevision="dashboard", legend=dict(font=dict(size=10)),
             xaxis=dict(type="log", title=METRICS["requests_per_month"].title),
@@ -494,8 +500,10 @@ class Dashboard:
             slo_key = next((k for k in SLO_KEYS if k in (wl.slo or {})), "none")
             self.latency_slo.description = f"SLO {slo_key}"
             self.route_fraction.value = 0.0
-            self.instance.options = [o.name for o in opts if o.kind == "self-hosted"]
-            self.api.options = [o.name for o in opts if o.kind == "api"]
+            for dropdown, kind in ((self.instance, "self-hosted"), (self.api, "api")):
+                names = [o.name for o in opts if o.kind == kind]
+                dropdown.options = names
+                dropdown.value = names[0] if names else None  # ipywidgets 8 selects nothing
             self._show_instance()
             self._show_api()
         finally:
@@ -743,19 +751,30 @@ def serve(notebook: Path | str = NOTEBOOK, *, port: int | None = None,
 
 
 def stop(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
-    """Stop Voila and its kernels (its whole process group): SIGTERM, then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    """Stop Voila and its kernels: SIGTERM to Voila's process group (it shuts its kernels
+    down), then SIGKILL to whatever is left of it and of its descendants (kernels run in
+    sessions of their own)."""
+    import psutil
+
+    try:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        kids = []
+    if proc.poll() is None:
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout_s)
-            return
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
-            continue
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout_s)
+    _, alive = psutil.wait_procs(kids, timeout=timeout_s)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
 
 
 def add_cli_arguments(parser) -> None:
