@@ -43,6 +43,7 @@ from workbench.client import Client, Request  # noqa: E402
 from workbench.engines import free_port  # noqa: E402
 
 BODY = {"messages": [{"role": "user", "content": "go"}]}
+CHUNKS = 256  # content chunks per response in the throughput phase (--chunks)
 
 
 def start_server(port: int, cpu: int | None, **knobs) -> subprocess.Popen:
@@ -71,25 +72,38 @@ def configure(base_url: str, **knobs) -> None:
 
 
 # ------------------------------------------------------------------ throughput
-def harness_chunks_per_s(base_url: str, concurrency: int, requests: int) -> float:
-    from workbench.harness import measure
+def _rates(chunks: int, wall_s: float, cpu_s: float) -> dict:
+    return {"wall": chunks / wall_s, "cpu": chunks / cpu_s if cpu_s > 0 else float("inf")}
+
+
+async def _harness(base_url: str, concurrency: int, requests: int) -> dict:
+    """The harness's measuring loop — closed-loop gate, streaming client, a REQUESTS row per
+    request appended to a real run on disk — timed around one load point."""
+    from workbench.harness import LoadPoint, _Sweep
+    from workbench.store import RunWriter
 
     with tempfile.TemporaryDirectory() as root:
-        res = measure(base_url, profile=f"concurrency={concurrency}", requests_per_point=requests, warmup=0,
-                      max_tokens=100_000, results_root=root, progress=False, telemetry_interval_s=1.0)
-        import pandas as pd
+        with RunWriter(kind="benchmark", target="fake", engine="external", model="fake", root=root,
+                       host={}) as run:
+            async with Client(base_url, "fake", clock_origin_s=run.t0) as client:
+                sweep = _Sweep(client, run, {"force_output_tokens": None})
+                point = LoadPoint(f"concurrency={concurrency}", concurrency, float("inf"))
+                reqs = [Request("chat", BODY, item_id=str(i)) for i in range(64)]
+                t0, c0 = time.perf_counter(), time.process_time()
+                await sweep.point(point, reqs, "measure", requests, None, 0)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            chunks = sum(len(r["chunk_times_s"]) for r in sweep.rows)
+            assert all(r["ok"] for r in sweep.rows) and chunks == requests * CHUNKS
+    return _rates(chunks, wall, cpu)
 
-        rows = pd.read_json(f"{res.run_dir}/requests.jsonl", lines=True)
-        chunks = int(rows["chunk_times_s"].map(len).sum())
-        return chunks / float(res.summary["duration_s"].iloc[0])
 
-
-async def _baseline(base_url: str, concurrency: int, requests: int) -> float:
+async def _floor(base_url: str, concurrency: int, requests: int) -> dict:
+    """The floor: aiohttp reading the stream with one clock reading and a count per read —
+    no per-chunk work at all (not a usable client; shows what aiohttp itself costs)."""
     import aiohttp
 
     todo = iter(range(requests))
     counts: list[int] = []
-    ends: list[float] = []
     body = {"model": "fake", "stream": True, **BODY}
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), read_bufsize=1 << 20) as s:
@@ -100,16 +114,46 @@ async def _baseline(base_url: str, concurrency: int, requests: int) -> float:
                     async for data in resp.content.iter_any():
                         time.perf_counter()
                         n += data.count(b"data:")
-                counts.append(n - 2)  # minus the role chunk and [DONE] (finish chunk: below)
-                ends.append(time.perf_counter())
+                counts.append(n - 3)  # minus the role chunk, the finish chunk and [DONE]
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return (sum(counts) - len(counts)) / (max(ends) - t0)  # minus each finish chunk
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert sum(counts) == requests * CHUNKS
+    return _rates(sum(counts), wall, cpu)
 
 
-def baseline_chunks_per_s(base_url: str, concurrency: int, requests: int) -> float:
-    return asyncio.run(_baseline(base_url, concurrency, requests))
+async def _plain(base_url: str, concurrency: int, requests: int) -> dict:
+    """A minimal plain-aiohttp streaming client, as one writes it by hand (vLLM's bench client
+    without its per-chunk json.loads): iterate the SSE lines, stamp each data line."""
+    import aiohttp
+
+    todo = iter(range(requests))
+    counts: list[int] = []
+    body = {"model": "fake", "stream": True, **BODY}
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), read_bufsize=1 << 20) as s:
+        async def worker() -> None:
+            for _ in todo:
+                times = []
+                async with s.post(base_url + "/chat/completions", json=body) as resp:
+                    async for line in resp.content:
+                        if line.startswith(b"data:"):
+                            times.append(time.perf_counter())
+                counts.append(len(times) - 3)  # minus the role chunk, the finish chunk and [DONE]
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert sum(counts) == requests * CHUNKS
+    return _rates(sum(counts), wall, cpu)
+
+
+def run_loop(coro):
+    """The same event loop the harness uses: uvloop when installed."""
+    from workbench.client import run_sync
+
+    return run_sync(coro)
 
 
 # ------------------------------------------------------------------ timestamp error
@@ -129,15 +173,41 @@ async def _stamped(base_url: str, concurrency: int, requests: int) -> np.ndarray
     return np.concatenate(errors) * 1e3
 
 
+async def _stamped_floor(base_url: str, concurrency: int, requests: int) -> np.ndarray:
+    """The same timestamp-error measurement for the floor client (clock per read, nothing else):
+    the part of the error that is the machine and aiohttp, not the harness."""
+    import re
+
+    import aiohttp
+
+    stamp_re = re.compile(rb'"content":"([0-9.]+)\|"')
+    errors: list[float] = []
+    todo = iter(range(requests))
+    body = {"model": "fake", "stream": True, **BODY}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), read_bufsize=1 << 20) as s:
+        async def worker() -> None:
+            for _ in todo:
+                reads = []
+                async with s.post(base_url + "/chat/completions", json=body) as resp:
+                    async for data in resp.content.iter_any():
+                        reads.append((time.perf_counter(), data))
+                errors.extend(t - float(m) for t, data in reads for m in stamp_re.findall(data))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return np.asarray(errors) * 1e3
+
+
 def main() -> None:
+    global CHUNKS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--concurrency", type=int, default=256)
     ap.add_argument("--chunks", type=int, default=256, help="chunks per response, throughput phase")
     ap.add_argument("--requests", type=int, default=1536, help="requests per throughput measurement")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--delay-ms", type=float, default=20.0, help="chunk pacing, timestamp phase")
     ap.add_argument("--stamped-chunks", type=int, default=50)
     args = ap.parse_args()
+    CHUNKS = args.chunks
 
     cpus = sorted(os.sched_getaffinity(0))
     client_cpu, server_cpu = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
@@ -148,24 +218,33 @@ def main() -> None:
     server = start_server(port, server_cpu, chunks=args.chunks, usage="final")
     try:
         print(f"client on cpu {client_cpu}, fake server on cpu {server_cpu}; load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus", flush=True)
-        harness_runs, base_runs = [], []
-        for i in range(args.repeats):
-            base_runs.append(baseline_chunks_per_s(base_url, args.concurrency, args.requests))
-            harness_runs.append(harness_chunks_per_s(base_url, args.concurrency, args.requests))
-            print(f"  repeat {i}: harness {harness_runs[-1]:,.0f} chunks/s, baseline {base_runs[-1]:,.0f} chunks/s",
-                  flush=True)
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus (other work shares these cores)", flush=True)
+        runs: dict[str, list[dict]] = {"harness": [], "plain": [], "floor": []}
+        fns = {"harness": _harness, "plain": _plain, "floor": _floor}
+        for i in range(args.repeats):  # alternate, so all see the same conditions
+            for name, fn in fns.items():
+                runs[name].append(run_loop(fn(base_url, args.concurrency, args.requests)))
+            print(f"  repeat {i}: " + ", ".join(
+                f"{k} {v[-1]['cpu']:,.0f} chunks per client-CPU-second ({v[-1]['wall']:,.0f}/s wall)"
+                for k, v in runs.items()), flush=True)
         configure(base_url, stamp=True, chunks=args.stamped_chunks, chunk_delay_s=args.delay_ms / 1e3)
-        err = asyncio.run(_stamped(base_url, args.concurrency, 2 * args.concurrency))
-        print(f"  timestamp error over {err.size:,} chunks: p50 {np.percentile(err, 50):.3f} ms, "
-              f"p99 {np.percentile(err, 99):.3f} ms, max {err.max():.3f} ms, min {err.min():.3f} ms", flush=True)
+        err_floor = run_loop(_stamped_floor(base_url, args.concurrency, 2 * args.concurrency))
+        print(f"  floor client's timestamp error (same load): p50 {np.percentile(err_floor, 50):.3f} ms, "
+              f"p99 {np.percentile(err_floor, 99):.3f} ms", flush=True)
+        err = run_loop(_stamped(base_url, args.concurrency, 2 * args.concurrency))
+        print(f"  timestamp error over {err.size:,} chunks ({args.concurrency} streams, one chunk every "
+              f"{args.delay_ms:g} ms each): p50 {np.percentile(err, 50):.3f} ms, p99 {np.percentile(err, 99):.3f} ms, "
+              f"max {err.max():.3f} ms", flush=True)
     finally:
         server.terminate()
         server.wait(10)
-    n, b = max(harness_runs), max(base_runs)
+    best = {k: {m: max(r[m] for r in v) for m in ("cpu", "wall")} for k, v in runs.items()}
+    n, b, f = best["harness"]["cpu"], best["plain"]["cpu"], best["floor"]["cpu"]
+    print(f"  wall clock (contended): harness {best['harness']['wall']:,.0f} chunks/s, plain client "
+          f"{best['plain']['wall']:,.0f}, floor {best['floor']['wall']:,.0f}")
+    print(f"  per client-CPU-second: harness / floor = {n / f:.2f}")
     print(f"harness_chunks_per_s={n:.0f} baseline_chunks_per_s={b:.0f} ratio={n / b:.2f} "
           f"p99_timestamp_error_ms={np.percentile(err, 99):.3f} concurrency={args.concurrency}")
-
 
 if __name__ == "__main__":
     main()

@@ -222,10 +222,11 @@ class Client:
             return _failed(0, f"{type(e).__name__}: {e}", sent_s, **extra)
 
     async def _read_stream(self, resp, endpoint: str, t_send: float, sent_s: float, extra: dict) -> Response:
-        """Read an SSE stream. Per read: one clock reading, one C-level ``findall`` of the
-        content texts in the complete lines, one ``count`` of events; a read holding
-        non-content events (role, finish, usage, error, [DONE]) is kept whole and parsed after
-        the stream ends."""
+        """Read an SSE stream. Per read: one clock reading and one C-level ``findall`` of the
+        content texts in its complete lines; nothing else is parsed while the stream runs.
+        Afterwards only the tail — from the last content event on — is searched for usage,
+        timings, finish_reason, errors and [DONE] (engines send those at the end; an error
+        event followed by more content would go unnoticed)."""
         import aiohttp
 
         findall = (_CHAT_TEXT if endpoint == "chat" else _COMPLETION_TEXT).findall
@@ -233,9 +234,8 @@ class Client:
         readany = resp.content.readany
         times: list[float] = []
         pieces: list[bytes] = []
-        blocks: list[bytes] = []  # reads with non-content events, parsed after the stream
+        tail: list[bytes] = []  # reads since the last one with content
         buf = last = b""
-        last_pos = 0
         error = ""
         chat, wide = endpoint == "chat", False
         try:
@@ -249,42 +249,44 @@ class Client:
                 cut = data.rfind(b"\n") + 1
                 if cut < len(data):  # keep an incomplete line for the next read
                     data, buf = data[:cut], data[cut:]
-                else:
+                    if not data:
+                        continue
+                elif buf:
                     buf = b""
-                if not data:
-                    continue
-                if chat and not wide and b'reasoning":' in data:
-                    wide = True
+                if chat and not times and not wide and b'reasoning":' in data:
+                    wide = True  # reasoning comes before content: only checked until content starts
                     findall = _CHAT_OR_REASONING_TEXT.findall
                 found = findall(data)
                 if found:
                     pieces += found
                     times += [t] * len(found)
-                    last, last_pos = data, len(blocks)
-                if data.count(b"data:") != len(found):
-                    blocks.append(data)
+                    last = data
+                    if tail:
+                        tail.clear()
+                else:
+                    tail.append(data)
         except asyncio.TimeoutError:
             error = f"timeout after {self.timeout_s:g} s (stream cut)"
         except aiohttp.ClientError as e:
             error = f"stream cut: {type(e).__name__}: {e}"
         end_s = clock() - t_send
-        if last and not (last_pos < len(blocks) and blocks[last_pos] is last):
-            blocks.insert(last_pos, last)  # in stream order: its finish_reason/usage come before later ones
-        return self._finish_stream(resp.status, times, pieces, blocks, error, end_s, sent_s, extra)
+        region = b"".join(tail)
+        if last:
+            keys = (b'content":', b'reasoning":') if chat else (b'"text":',)
+            start = last.rfind(b"\n", 0, max(last.rfind(k) for k in keys)) + 1
+            region = last[start:] + region
+        return self._finish_stream(resp.status, times, pieces, region, error, end_s, sent_s, extra)
 
     @staticmethod
-    def _finish_stream(status, times, pieces, blocks, error, end_s, sent_s, extra) -> Response:
-        """Parse only the lines of the kept reads that carry usage, timings, an error or a
+    def _finish_stream(status, times, pieces, region, error, end_s, sent_s, extra) -> Response:
+        """Parse only the lines of the stream's tail that carry usage, timings, an error or a
         finish_reason (in stream order: later usage wins), and decode the text once."""
-        marked: set[tuple[int, int, int]] = set()
-        done = False
-        for k, block in enumerate(blocks):
-            done = done or block.startswith(b"data: [DONE]") or b"\ndata: [DONE]" in block \
-                or block.startswith(b"data:[DONE]") or b"\ndata:[DONE]" in block
-            marked.update((k, start, end) for start, end in _marked_lines(block))
+        done = region.startswith((b"data: [DONE]", b"data:[DONE]")) or b"\ndata: [DONE]" in region \
+            or b"\ndata:[DONE]" in region
         usage = timings = None
         finish = None
-        for raw in (blocks[k][start:end] for k, start, end in sorted(marked)):
+        for start, end in sorted(set(_marked_lines(region))):
+            raw = region[start:end]
             try:
                 ev = json.loads(raw[5:])
             except ValueError:
@@ -407,6 +409,15 @@ def run_requests(target_or_base_url, requests: list[Request], *, concurrency: in
     return run_sync(main())
 
 
+def _loop_factory():
+    """uvloop's event loop when it is installed (about 20% more chunks/s here), else None."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def run_sync(coro):
     """Run a coroutine to completion from sync code, also inside Jupyter's running loop (then
     in a worker thread with its own loop). Ctrl-C cancels the coroutine, lets its cleanup run
@@ -414,12 +425,13 @@ def run_sync(coro):
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(coro)
     result: dict[str, Any] = {}
     ready = threading.Event()
 
     def target() -> None:
-        loop = asyncio.new_event_loop()
+        loop = (_loop_factory() or asyncio.new_event_loop)()
         result["loop"] = loop
         result["task"] = loop.create_task(coro)
         ready.set()
