@@ -115,6 +115,30 @@ def test_faults_are_recorded_and_the_run_goes_on(fake, tmp_path):
     assert res.summary.iloc[0]["error_rate"] == 1.0
 
 
+def test_retry_after_makes_the_closed_loop_worker_wait(fake, tmp_path):
+    fake.configure(status=429, fail_every=2, retry_after_s=0.3, chunk_delay_s=0)
+    res = measure(fake.base_url, profile="concurrency=1", requests_per_point=4, warmup=0, max_tokens=4,
+                  results_root=tmp_path, progress=False)  # max_tokens: no forcing, so no probe request
+    m = load(tmp_path).requests.sort_values("request_id")
+    assert list(m["http_status"]) == [200, 429, 200, 429]
+    gaps = m["sent_s"].diff().to_numpy()[1:]
+    assert gaps[1] >= 0.3 and gaps[0] < 0.3  # the request after a 429 waited for Retry-After
+    assert res.summary.iloc[0]["error_rate"] == 0.5
+
+
+def test_cli_prints_a_summary_table(fake, tmp_path, capsys):
+    from workbench.cli import main
+
+    code = main(["measure", "--target", fake.base_url, "--profile", "concurrency=1,2", "--requests", "3",
+                 "--warmup", "0", "--output-tokens", "8", "--results-root", str(tmp_path), "--no-progress",
+                 "--slo", "ttft_ms=5000"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "concurrency=1" in out and "concurrency=2" in out and "out tok/s" in out and "TTFT p50 ms" in out
+    run = load(tmp_path).runs.iloc[0]
+    assert run["params"]["slo"] == {"ttft_ms": 5000.0}
+
+
 def test_endpoint_down_is_an_error_not_a_traceback(tmp_path):
     with pytest.raises(HarnessError, match="does not answer"):
         measure("http://127.0.0.1:9/v1", requests_per_point=1, results_root=tmp_path, progress=False)

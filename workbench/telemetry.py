@@ -99,6 +99,7 @@ class Telemetry:
         self._nvml = None
         self._gpus: list = []
         self._procs: dict[int, object] = {}
+        self._no_gpu = ""
 
     # ------------------------------------------------------------------ setup
     def _init_gpu(self) -> None:
@@ -109,8 +110,7 @@ class Telemetry:
 
             pynvml.nvmlInit()
         except Exception as e:  # no library, no driver
-            self.notes.append(f"no GPU found (NVML unavailable: {type(e).__name__}); "
-                              "sampling the engine process's CPU and memory instead")
+            self._no_gpu = f"NVML unavailable: {type(e).__name__}"
             return
         self._nvml = pynvml
         for i in range(pynvml.nvmlDeviceGetCount()):
@@ -118,12 +118,14 @@ class Telemetry:
             name = pynvml.nvmlDeviceGetName(h)
             self._gpus.append((f"gpu{i}:{name.decode() if isinstance(name, bytes) else name}", h))
         if not self._gpus:
-            self.notes.append("no GPU found (NVML reports 0 devices); sampling the engine process instead")
+            self._no_gpu = "NVML reports 0 devices"
 
     def start(self) -> "Telemetry":
         self._init_gpu()
-        if not self._gpus and self.pid is None:
-            self.notes.append("no GPU found and no engine process to sample (external target)")
+        if not self._gpus:
+            why = f"no GPU found ({self._no_gpu})" if self._no_gpu else "GPU sampling off"
+            self.notes.append(why + ("; sampled the engine process tree's CPU% and RSS instead" if self.pid
+                                     else "; no engine process to sample either (external target)"))
         self.sample()
         self._thread = threading.Thread(target=self._loop, name="workbench-telemetry", daemon=True)
         self._thread.start()
