@@ -39,8 +39,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from workbench.client import Client, Request  # noqa: E402
-from workbench.engines import free_port  # noqa: E402
+from workbench.client import Client, Request
+from workbench.engines import free_port
 
 BODY = {"messages": [{"role": "user", "content": "go"}]}
 CHUNKS = 256  # content chunks per response in the throughput phase (--chunks)

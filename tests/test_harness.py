@@ -3,21 +3,25 @@ interruption), and concurrency sweeps against the real engines."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from workbench import harness
 from workbench.fakeserver import FakeConfig, FakeServer
-from workbench.harness import HarnessError, arrival_times_s, measure, parse_profile, synthetic_requests
+from workbench.harness import (
+    HarnessError,
+    arrival_times_s,
+    measure,
+    parse_profile,
+    synthetic_requests,
+)
 from workbench.store import load, validate
 
 

@@ -28,8 +28,9 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
 _READ_BUFSIZE = 1 << 20  # aiohttp's 64 KiB default starves long streams (vllm #39963)
@@ -141,7 +142,7 @@ class Client:
         self._connections = connections
         self._session = None
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Client:
         import aiohttp
 
         headers = {"Content-Type": "application/json"}
@@ -212,7 +213,7 @@ class Client:
                 payload = await resp.read()
                 t_end = time.perf_counter()
                 return self._parse_whole(payload, request.endpoint, resp.status, t_send, t_end, sent_s, extra)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _failed(0, f"timeout after {self.timeout_s:g} s", sent_s, **extra)
         except aiohttp.ClientConnectorError as e:
             return _failed(0, f"connection failed: {e}", sent_s, **extra)
@@ -265,7 +266,7 @@ class Client:
                         tail.clear()
                 else:
                     tail.append(data)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = f"timeout after {self.timeout_s:g} s (stream cut)"
         except aiohttp.ClientError as e:
             error = f"stream cut: {type(e).__name__}: {e}"

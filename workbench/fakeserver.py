@@ -266,7 +266,7 @@ class FakeServer:
     def configure(self, **fields) -> None:
         self.state.config = dataclasses.replace(self.state.config, **fields)
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         from aiohttp import web
 
         ready = threading.Event()
@@ -310,7 +310,7 @@ class FakeServer:
         self._thread.join(10)
         self._loop = None
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -120,11 +120,7 @@ def arrival_times_s(n: int, rate: float, arrival: str = "poisson", burstiness: f
     return np.concatenate([[0.0], np.cumsum(gaps)])
 
 
-_WORDS = ("time year people way day man thing woman life child world school state family student "
-          "group country problem hand part place case week company system program question work "
-          "government number night point home water room mother area money story fact month lot "
-          "right study book eye job word business issue side kind head house service friend father "
-          "power hour game line end member law car city community name president team minute idea").split()
+_WORDS = ["time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school", "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week", "company", "system", "program", "question", "work", "government", "number", "night", "point", "home", "water", "room", "mother", "area", "money", "story", "fact", "month", "lot", "right", "study", "book", "eye", "job", "word", "business", "issue", "side", "kind", "head", "house", "service", "friend", "father", "power", "hour", "game", "line", "end", "member", "law", "car", "city", "community", "name", "president", "team", "minute", "idea"]
 
 
 def synthetic_requests(n: int, input_tokens: int, seed: int = 0) -> list[Request]:

@@ -23,7 +23,7 @@ exactly as vLLM does. Names of the same quantities in guidellm and aiperf: docs/
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

@@ -19,7 +19,7 @@ import math
 import re
 import threading
 import urllib.request
-from typing import Iterable
+from collections.abc import Iterable
 
 PROMETHEUS = {
     "vllm:kv_cache_usage_perc": ("kv_cache_usage_pct", 100.0),
@@ -52,8 +52,7 @@ def parse_prometheus(text: str, names: dict[str, tuple[str, float]] = PROMETHEUS
 def metrics_url(base_url: str) -> str:
     """``http://host:port/v1`` -> ``http://host:port/metrics``."""
     base = base_url.rstrip("/")
-    if base.endswith("/v1"):
-        base = base[:-3]
+    base = base.removesuffix("/v1")
     return base + "/metrics"
 
 
@@ -120,7 +119,7 @@ class Telemetry:
         if not self._gpus:
             self._no_gpu = "NVML reports 0 devices"
 
-    def start(self) -> "Telemetry":
+    def start(self) -> Telemetry:
         self._init_gpu()
         if not self._gpus:
             why = f"no GPU found ({self._no_gpu})" if self._no_gpu else "GPU sampling off"
@@ -144,7 +143,7 @@ class Telemetry:
                 pass
             self._nvml = None
 
-    def __enter__(self) -> "Telemetry":
+    def __enter__(self) -> Telemetry:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -173,16 +172,17 @@ class Telemetry:
         rows = []
         for device, h in self._gpus:
             readings = {
-                "mem_used_gib": lambda: nv.nvmlDeviceGetMemoryInfo(h).used / 2**30,
-                "util_pct": lambda: float(nv.nvmlDeviceGetUtilizationRates(h).gpu),
-                "power_w": lambda: nv.nvmlDeviceGetPowerUsage(h) / 1e3,
-                "energy_j": lambda: nv.nvmlDeviceGetTotalEnergyConsumption(h) / 1e3,
+                "mem_used_gib": (lambda h: nv.nvmlDeviceGetMemoryInfo(h).used / 2**30),
+                "util_pct": (lambda h: float(nv.nvmlDeviceGetUtilizationRates(h).gpu)),
+                "power_w": (lambda h: nv.nvmlDeviceGetPowerUsage(h) / 1e3),
+                "energy_j": (lambda h: nv.nvmlDeviceGetTotalEnergyConsumption(h) / 1e3),
             }
             for metric, read in readings.items():
                 try:
-                    rows.append({"t_s": t, "source": "nvml", "device": device, "metric": metric, "value": read()})
-                except Exception:
-                    continue  # e.g. no energy counter on this GPU
+                    value = read(h)
+                except Exception:  # noqa: BLE001 - NVMLError_NotSupported etc.: e.g. no energy counter
+                    continue
+                rows.append({"t_s": t, "source": "nvml", "device": device, "metric": metric, "value": value})
         return rows
 
     def _sample_process(self, t: float) -> list[dict]:
