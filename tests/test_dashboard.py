@@ -250,3 +250,31 @@ def test_dropdowns_start_on_their_first_option_and_the_figure_is_born_with_its_d
     names = [t["name"] for t in dash.figure._widget_data]
     assert names[:2] == [API, BOX] or set(names[:2]) == {API, BOX}
     assert len(dash.figure._widget_data[0]["x"]) >= dashboard.VOLUME_POINTS
+
+
+@pytest.mark.slow
+def test_cli_serves_on_loopback_prints_the_url_and_stops_voila_on_sigterm():
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    import psutil
+
+    p = subprocess.Popen([sys.executable, "-m", "workbench.cli", "dashboard", "--no-browser"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        with urllib.request.urlopen(url + "voila/static/voila.js", timeout=30) as r:
+            assert r.status == 200
+        voila = [c for c in psutil.Process(p.pid).children(recursive=True) if "voila" in " ".join(c.cmdline())]
+        assert voila
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 128 + signal.SIGTERM
+        gone, alive = psutil.wait_procs(voila, timeout=15)
+        assert not alive
+    finally:
+        if p.poll() is None:
+            p.kill()

@@ -72,6 +72,10 @@ def test_volume_slider_changes_plot_and_placement(voila_url):
             page.wait_for_function(
                 "(t) => document.querySelector('.wb-placement').innerText !== t",
                 arg=table_before, timeout=60_000)
+            # let the last key press land: the summary names the volume the slider reads
+            page.wait_for_function(
+                "() => document.querySelector('.wb-summary b').innerText"
+                " === document.querySelector('.widget-readout').innerText.trim()", timeout=60_000)
             after = page.evaluate(PLOT_STATE)
             table_after = page.inner_text(".wb-placement")
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -192,7 +192,9 @@ def apply_scenario(options: list, scenario: Scenario, token_profile: dict | None
             if price is not None:
                 changes["usd_per_hour"] = price[1]
                 prov["usd_per_hour"] = f"{price[0]}: {price[2]}"
-            prov["min_replicas"] = prov["peak_factor"] = OVERRIDE
+            for k in ("min_replicas", "peak_factor"):
+                if getattr(o, k, changes[k]) != changes[k]:
+                    prov[k] = OVERRIDE
             o = _replace(o, changes, prov)
         elif o.name in scenario.api_usd_per_mtok and token_profile:
             in_mtok, out_mtok = scenario.api_usd_per_mtok[o.name]
@@ -784,6 +786,8 @@ def add_cli_arguments(parser) -> None:
 
 
 def cli(args) -> int:
+    # SIGTERM (kill, timeout, a service manager) must stop Voila too: it runs in its own session
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     proc, url = serve(args.notebook, port=args.port)
     print(f"dashboard: {url}  (Voila on loopback; Ctrl-C stops it)", flush=True)
     if not args.no_browser:
