@@ -18,9 +18,9 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("plotly")
 
-from workbench import cost, dashboard  # noqa: E402
-from workbench.decide import QualityEstimate  # noqa: E402
-from workbench.workloads import Workload  # noqa: E402
+from workbench import cost, dashboard
+from workbench.decide import QualityEstimate
+from workbench.workloads import Workload
 
 API, BOX = "api-a", "box (on-demand)"
 FLIP = 730_000.0
@@ -273,7 +273,7 @@ def test_cli_serves_on_loopback_prints_the_url_and_stops_voila_on_sigterm():
         assert voila
         p.send_signal(signal.SIGTERM)
         assert p.wait(30) == 128 + signal.SIGTERM
-        gone, alive = psutil.wait_procs(voila, timeout=15)
+        _, alive = psutil.wait_procs(voila, timeout=15)
         assert not alive
     finally:
         if p.poll() is None:
