@@ -81,3 +81,117 @@ def test_claims_table(catalog):
     df = claims.claims_table(catalog=catalog)
     assert {"claim", "quantity", "value", "unit", "provenance", "label", "source"} <= set(df.columns)
     assert df["claim"].nunique() == 3
+
+
+# ----------------------------------------------------------------------------- verdicts
+def _t(claim_id, key, value, **dims):
+    return {"claim": claim_id, "quantity": key, "value": value, "unit": "", "provenance": "projected",
+            "label": "uncalibrated", "source": f"roofline: {claim_id}", "claim_id": claim_id, "key": key,
+            "model": dims.get("model"), "batch": dims.get("batch"), "workload": dims.get("workload"),
+            "quantization": dims.get("quantization")}
+
+
+def _empty_results():
+    from workbench.store import load
+
+    return load([])
+
+
+@pytest.fixture
+def synthetic_table():
+    import pandas as pd
+
+    return pd.DataFrame([
+        _t("mixtral-speed", "speedup", 3.1, batch=1), _t("mixtral-speed", "speedup", 1.2, batch=8),
+        _t("mistral-a10g-cost", "usd_per_request", 0.004, workload="short"),
+        _t("mistral-a10g-cost", "usd_per_request", 0.02, workload="long"),
+        _t("mistral-a10g-cost", "usd_per_request", float("inf"), workload="too-slow"),
+        _t("four-bit", "weight_gib", 16.0, model="M", quantization="bf16"),
+        _t("four-bit", "weight_gib", 4.0, model="M", quantization="awq"),
+        _t("four-bit", "usd_per_mtok", 2.0, model="M", quantization="bf16"),
+        _t("four-bit", "usd_per_mtok", 2.4, model="M", quantization="awq"),
+    ])
+
+
+def _by_scope(v):
+    return {r.scope: r for r in v.itertuples()}
+
+
+def test_verdicts_on_projected_numbers(synthetic_table):
+    v = claims.verdicts(synthetic_table, results=_empty_results())
+    assert list(v.columns) == claims.VERDICT_COLUMNS
+    s = _by_scope(v)
+    assert s["decode at batch 1"].verdict == "holds" and s["decode at batch 1"].value == 3.1
+    assert s["decode at batch 8"].verdict == "does not hold"
+    assert "uncalibrated" in s["decode at batch 1"].why and s["decode at batch 1"].provenance == "projected, uncalibrated"
+    assert s["short: USD per request at full load"].verdict == "holds"      # 0.4¢ < 1¢
+    assert s["short: USD per request at full load"].ours == "0.4¢ per request"
+    assert s["long: USD per request at full load"].verdict == "does not hold"  # 2¢
+    assert s["too-slow: USD per request at full load"].verdict == "does not hold"
+    mem, usd = s["weight memory: M awq vs bf16"], s["USD per 1M output tokens at capacity: M awq vs bf16"]
+    assert (mem.value, mem.verdict) == (0.25, "holds")        # 4 / 16 GiB
+    assert usd.value == pytest.approx(1.2) and usd.verdict == "does not hold"  # 2.4 / 2.0 USD/Mtok
+    # no measured runs: both quality claims cannot be told here
+    q = v[v.scope == "quality"]
+    assert list(q.verdict) == ["cannot tell here"] * 2 and q.value.isna().all()
+    assert set(q.claim) == {claims.CLAIMS["four-bit"], claims.CLAIMS["engine-parity"]}
+    for r in v[v.value.notna()].itertuples():
+        assert r.provenance.split(",")[0].split(" ")[0] in PROVENANCE and r.source
+
+
+def test_verdicts_without_projections_cannot_tell():
+    import pandas as pd
+
+    v = claims.verdicts(pd.DataFrame(columns=["claim_id", "key", "value"]), results=_empty_results())
+    assert set(v.verdict) == {"cannot tell here"} and len(v) == 6  # speed, cost, memory, USD/Mtok, 2 × quality
+
+
+@pytest.mark.parametrize("kind, lo, hi, expected", [
+    ("loss", -0.01, 0.04, "holds"),            # whole CI of the loss below 0.05
+    ("loss", 0.06, 0.20, "does not hold"),     # whole CI above 0.05
+    ("loss", 0.01, 0.08, "cannot tell here"),  # straddles 0.05
+    ("loss", float("nan"), float("nan"), "cannot tell here"),
+    ("parity", -0.04, 0.04, "holds"),
+    ("parity", -0.20, -0.06, "does not hold"),
+    ("parity", 0.06, 0.10, "does not hold"),
+    ("parity", -0.06, 0.01, "cannot tell here"),
+])
+def test_quality_verdict_rule(kind, lo, hi, expected):
+    assert claims.quality_verdict(kind, lo, hi, 0.05) == expected
+
+
+def _quality_run(root, target, engine, dtype, outputs, weights="real", status="completed"):
+    from workbench.store import RunWriter
+
+    with RunWriter(kind="quality", target=target, engine=engine, model="M", hardware="CPU", root=root,
+                   host={}, dtype=dtype, workload="intent-routing", weights=weights) as run:
+        for item_id, out in outputs:
+            run.append("items", {"workload": "intent-routing", "item_id": item_id, "output": out,
+                                 "parsed_ok": True, "scores": {}, "error": ""})
+        run.finish(status)
+    return run.run_id
+
+
+def test_verdicts_on_measured_quality_runs(tmp_path):
+    """20 intent-routing items: Q4_1 and vLLM answer every item right, Q2_K every item wrong
+    (a label that is never the reference): loss 1.0 with CI [1, 1]; vLLM − Q4_1 = 0, CI [0, 0]."""
+    from workbench.store import load
+    from workbench.workloads import load_workload
+
+    items = load_workload("intent-routing").items[:20]
+    right = [(it["id"], it["reference"]) for it in items]
+    wrong = [(it["id"], next(lb for lb in ("hr", "legal") if lb != it["reference"])) for it in items]
+    q4 = _quality_run(tmp_path, "cpp", "llamacpp", "Q4_1", right)
+    q2 = _quality_run(tmp_path, "cpp-q2k", "llamacpp", "Q2_K (requantized)", wrong)
+    _quality_run(tmp_path, "gpu-random", "vllm", "bf16", wrong, weights="random weights")  # ignored
+    vl = _quality_run(tmp_path, "vllm", "vllm", "float32", right)
+    results = load([tmp_path])
+    v = claims.verdicts(None, results=results)
+    (loss,) = v[v.claim == claims.CLAIMS["four-bit"]][lambda d: d.scope.str.startswith("quality")].itertuples()
+    assert loss.scope == "quality on intent-routing: llamacpp Q4_1 vs llamacpp Q2_K"
+    assert (loss.value, loss.ci_low, loss.ci_high, loss.verdict) == (1.0, 1.0, 1.0, "does not hold")
+    assert loss.provenance == "measured" and q4 in loss.source and q2 in loss.source
+    assert "n=20 items" in loss.why and "no 16-bit original" in loss.why
+    (par,) = v[v.claim == claims.CLAIMS["engine-parity"]].itertuples()
+    assert (par.value, par.ci_low, par.ci_high, par.verdict) == (0.0, 0.0, 0.0, "holds")
+    assert vl in par.source and q4 in par.source and "p=1" in par.why
