@@ -59,6 +59,14 @@ def test_role_chunk_and_empty_deltas_are_not_content_and_ttft_waits_for_content(
     assert all(g >= 0.015 for g in gaps)
 
 
+@pytest.mark.parametrize("key", ["reasoning_content", "reasoning"])
+def test_reasoning_chunks_count_as_first_tokens(fake, key):
+    # as vLLM's and aiperf's TTFT: reasoning is output; but it is not part of the answer text
+    r = one(fake.base_url, with_knobs(CHAT, chunks=3, reasoning_chunks=2, reasoning_key=key, chunk_delay_s=0.01))
+    assert r.ok and len(r.chunk_times_s) == 5 and r.text == " tok" * 3
+    assert r.finish_reason == "stop" and r.output_tokens == 3  # the fake's usage counts content only
+
+
 def test_escaped_text_is_decoded(fake):
     piece = ' "é" \\ \n✓'
     r = one(fake.base_url, with_knobs(CHAT, chunks=3, piece=piece))

@@ -172,6 +172,30 @@ def test_interrupted_run_keeps_its_finished_rows(tmp_path):
     assert "interrupted" in out
 
 
+def test_ctrl_c_in_a_notebook_like_running_loop_keeps_finished_rows(tmp_path):
+    import _thread
+    import asyncio
+    import threading
+
+    with FakeServer(FakeConfig(chunks=4, chunk_delay_s=0.05)) as slow:
+        async def cell():  # Jupyter runs cells inside its own event loop; Ctrl-C raises KeyboardInterrupt
+            return measure(slow.base_url, profile="concurrency=2", requests_per_point=500, warmup=0,
+                           max_tokens=4, results_root=tmp_path, progress=False)
+
+        timer = threading.Timer(1.5, _thread.interrupt_main)
+        timer.start()
+        loop = asyncio.new_event_loop()  # no asyncio SIGINT handler: like ipykernel's loop
+        try:
+            res = loop.run_until_complete(cell())
+        finally:
+            loop.close()
+            timer.cancel()
+    assert res.status == "interrupted"
+    r = load(tmp_path)
+    assert r.runs.iloc[0]["status"] == "interrupted"
+    assert 2 <= len(r.requests) < 500 and int(res.summary["completed"].iloc[0]) == len(r.requests)
+
+
 def test_measure_uses_a_workload_when_given(fake, tmp_path, monkeypatch):
     from workbench.client import Request
 

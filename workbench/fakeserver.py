@@ -53,6 +53,8 @@ class FakeConfig:
     retry_after_s: float | None = None  # Retry-After header sent with a failing status
     cut_after: int | None = None  # close the connection after this many content chunks (a stream cut midway)
     stamp: bool = False  # content = server perf_counter() when the chunk is written
+    reasoning_chunks: int = 0  # chunks of reasoning text sent before the content (chat only)
+    reasoning_key: str = "reasoning_content"  # vLLM's key; some servers use "reasoning"
     embedding_dim: int = 8
 
 
@@ -111,6 +113,13 @@ async def _stream(request, state: FakeState, cfg: FakeConfig, endpoint: str, bod
             await write(b"data: " + json.dumps(role, separators=(",", ":")).encode() + b"\n\n")
     if cfg.ttft_s:
         await asyncio.sleep(cfg.ttft_s)
+    if endpoint == "chat" and cfg.reasoning_chunks:
+        think = {"id": "fake-1", "object": "chat.completion.chunk", "model": MODEL,
+                 "choices": [{"index": 0, "delta": {cfg.reasoning_key: " hmm"}, "finish_reason": None}]}
+        for _ in range(cfg.reasoning_chunks):
+            await write(b"data: " + json.dumps(think, separators=(",", ":")).encode() + b"\n\n")
+            if cfg.chunk_delay_s:
+                await asyncio.sleep(cfg.chunk_delay_s)
     plain = _chunk_bytes(endpoint, cfg.piece) + _chunk_bytes(endpoint, "") * cfg.empty_deltas
     clock = time.perf_counter
     sent = 0
