@@ -231,6 +231,9 @@ def execute(notebook: str | Path, parameters: dict | None = None, *, out_dir: st
     if not src.is_file():
         raise ReportError(f"{src}: no such notebook (notebooks are in {NOTEBOOKS_DIR})")
     check_parameters(src, parameters or {}, allow_unknown=allow_unknown)
+    from .store import assert_no_secrets
+
+    assert_no_secrets(parameters or {}, f"parameters of {src.name} (keys come from api_key_env variables)")
     out_dir = Path(out_dir) if out_dir else reports_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
