@@ -127,6 +127,7 @@ class FaultProxy:
         self.plan = dict(plan or {})
         self.every, self.cycle = every, list(cycle or [])
         self.exchanges: list[Exchange] = []
+        self.authorizations: set[str] = set()  # Authorization headers seen (in memory only; for the secrets test)
         self.port: int | None = None
         self._want_port = port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -166,6 +167,8 @@ class FaultProxy:
         body = await request.read()
         ex = Exchange(index=len(self.exchanges), path=request.path)
         self.exchanges.append(ex)
+        if "Authorization" in request.headers:
+            self.authorizations.add(request.headers["Authorization"])
         fault = self.fault_for(ex.index) if request.method == "POST" else None
         ex.fault = fault.label if fault else "none"
         if fault is not None and fault.kind == "http":
