@@ -327,6 +327,11 @@ def _side(run) -> str:
     return f"{run['engine']} {dtype}"
 
 
+def _p_text(p: float, n_boot: int = 2000) -> str:
+    """p = 0 from a bootstrap means no resample crossed 0: p < 1/n_boot (compare's 2000 resamples)."""
+    return f"p={p:.2g}" if p > 0 else f"p<{1 / n_boot:.1g}"
+
+
 def _quality_verdicts(results, claim_id: str, tolerance: float, seed: int) -> list[dict]:
     from .errors import WorkbenchError
     from .evaluate import compare
@@ -356,7 +361,7 @@ def _quality_verdicts(results, claim_id: str, tolerance: float, seed: int) -> li
         what = "loss" if kind == "loss" else "difference"
         why = (f"measured on {a['model']}, n={int(c['n'])} items: {_side(a)} {c['a']:.3f} vs {_side(b)} "
                f"{c['b']:.3f}, {what} {c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], "
-               f"p={c['p_value']:.2g} ({c['test']}); {rule}")
+               f"{_p_text(c['p_value'])} ({c['test']}); {rule}")
         if kind == "loss":
             why += "; compares 4-bit with its own requantization below 4 bits (no 16-bit original here)"
         else:
