@@ -72,7 +72,7 @@ def test_each_fault_is_a_row_with_its_status_and_nothing_is_lost(engine, tmp_pat
     plan = {1: Fault.http(429, retry_after_s=0.5), 2: Fault.http(429), 3: Fault.http(500), 4: Fault.http(503),
             5: Fault.reset(after_events=3), 6: Fault.stall(after_events=2), 7: Fault.slow_first(1.5)}
     with FaultProxy(engine.base_url, plan) as proxy:
-        res = _measure(_target(proxy.base_url, engine.target.model), tmp_path, 8, timeout_s=20)
+        res = _measure(_target(proxy.base_url, engine.target.model), tmp_path, 8, timeout_s=15)
     r = load(tmp_path)
     validate(r)
     rows = r.requests.sort_values("request_id").reset_index(drop=True)
@@ -85,7 +85,7 @@ def test_each_fault_is_a_row_with_its_status_and_nothing_is_lost(engine, tmp_pat
     assert list(rows["ok"]) == [True, False, False, False, False, False, False, True]
     assert rows.loc[1:4, "error"].str.contains("injected fault").all()
     assert "stream cut" in rows.loc[5, "error"] and len(rows.loc[5, "chunk_times_s"]) >= 1
-    assert "timeout after 20 s" in rows.loc[6, "error"]
+    assert "timeout after 15 s" in rows.loc[6, "error"]
     assert rows.loc[7, "ttft_ms"] >= 1500
     # Retry-After is honoured by the closed-loop worker even without retries: it waits before its next send
     assert rows.loc[2, "sent_s"] - rows.loc[1, "sent_s"] >= 0.5
