@@ -11,15 +11,7 @@ import pytest
 def _engine(name: str):
     from workbench import engines
 
-    state = engines.detached_engine(name)
-    if state and state.get("ready"):
-        # an engine started with `workbench engine start`: use it, leave it running
-        from workbench.targets import get_target
-
-        yield engines.Engine(target=get_target(name), base_url=state["base_url"], port=state["port"],
-                             version=state.get("engine_version"))
-        return
-    with engines.running(name) as e:
+    with engines.serving(name) as e:
         yield e
 
 

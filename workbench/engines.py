@@ -150,11 +150,12 @@ class Engine:
     start_s: float | None = None  # seconds from launch to answering /v1/models
     version: str | None = None
     detached: bool = False
+    detached_pid: int | None = None  # pid of an engine started by `workbench engine start`
     _stopped: bool = field(default=False, repr=False)
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.process.pid if self.process else self.detached_pid
 
     @property
     def running(self) -> bool:
@@ -336,6 +337,25 @@ def running(target: str | Target, **kw):
         yield engine
     finally:
         engine.stop()
+
+
+@contextlib.contextmanager
+def serving(target: str | Target, *, ready_timeout_s: float = 30.0, **kw):
+    """An engine for ``target`` for the duration of the block: the detached engine that
+    `workbench engine start` left running (reused, left running), else one started here and
+    stopped on exit. External targets start nothing. Yields an :class:`Engine`."""
+    t = get_target(target)
+    if not t.managed:
+        yield start_engine(t)
+        return
+    state = next((s for s in engine_states() if s["target"] == t.name and s["alive"]), None)
+    # a busy single-slot engine (llama-cpp-python) may not answer /models at once: give it time
+    if state and (state["ready"] or models_ready(state["base_url"], timeout=ready_timeout_s) is not None):
+        yield Engine(target=t, base_url=state["base_url"], port=state.get("port"),
+                     version=state.get("engine_version"), detached=True, detached_pid=state.get("pid"))
+        return
+    with running(t, **kw) as engine:
+        yield engine
 
 
 # ----------------------------------------------------------------------------- detached state (CLI)
