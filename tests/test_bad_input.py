@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import yaml
@@ -172,7 +171,7 @@ def test_bad_catalog_override(case, table, changes, fragments, tmp_path):
 def test_bad_catalog_row_shape_and_lookups(tmp_path):
     from workbench.catalog import load_catalog
 
-    header, row = _first_row("gpus")
+    header, _ = _first_row("gpus")
     (tmp_path / "gpus.csv").write_text(",".join(header) + "\nA10G,24\n", encoding="utf-8")
     _expect(lambda: load_catalog(tmp_path), ["gpus.csv", "line 2", "wrong number of fields"])
     _expect(lambda: load_catalog(tmp_path / "nope"), ["nope", "does not exist"])
@@ -290,7 +289,7 @@ def cli_results(tmp_path_factory):
         name, argv, extra, _ = case
         env = {**env0, **{k: v.format(bad_targets=bad) for k, v in extra.items()}}
         p = subprocess.run([sys.executable, "-m", "workbench.cli", *argv], capture_output=True, text=True,
-                           env=env, timeout=120, cwd=tmp)
+                           env=env, timeout=120, cwd=tmp, check=False)
         return name, p
 
     with ThreadPoolExecutor(max_workers=3) as pool:

@@ -7,7 +7,6 @@ executed notebooks, HTML, logs, the engine's log — is scanned for the key: zer
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -76,7 +75,7 @@ def test_an_api_key_never_leaves_the_environment(llamacpp_engine, tmp_path, monk
             "evaluate": ["evaluate", "--target", TARGET, "--workload", "ticket-classification", "--limit", "1",
                          "--concurrency", "1", "--no-progress"],
         }.items():
-            log = open(logs / f"{name}.log", "w", encoding="utf-8")
+            log = open(logs / f"{name}.log", "w", encoding="utf-8")  # noqa: SIM115 (closed after wait)
             procs[name] = (subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], stdout=log,
                                             stderr=subprocess.STDOUT, cwd=tmp_path), log)
         nb = report.execute("measure", {"target": TARGET, "profile": "concurrency=1", "requests_per_point": 1,

@@ -40,6 +40,7 @@ import socket
 import struct
 import threading
 from dataclasses import asdict, dataclass
+from typing import Self
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
@@ -66,23 +67,23 @@ class Fault:
         return f"{self.kind} {self.delay_s:g} s"
 
     @classmethod
-    def http(cls, status: int, retry_after_s: float | None = None) -> "Fault":
+    def http(cls, status: int, retry_after_s: float | None = None) -> Fault:
         return cls("http", status=status, retry_after_s=retry_after_s)
 
     @classmethod
-    def reset(cls, after_events: int = 0) -> "Fault":
+    def reset(cls, after_events: int = 0) -> Fault:
         return cls("reset", after_events=after_events)
 
     @classmethod
-    def stall(cls, after_events: int = 0, hold_s: float = 3600.0) -> "Fault":
+    def stall(cls, after_events: int = 0, hold_s: float = 3600.0) -> Fault:
         return cls("stall", after_events=after_events, delay_s=hold_s)
 
     @classmethod
-    def slow_first(cls, delay_s: float) -> "Fault":
+    def slow_first(cls, delay_s: float) -> Fault:
         return cls("slow_first", delay_s=delay_s)
 
     @classmethod
-    def parse(cls, text: str) -> "Fault":
+    def parse(cls, text: str) -> Fault:
         """``http:503[:retry_after_s]``, ``reset:N``, ``stall:N[:hold_s]``, ``slow_first:S``."""
         kind, *args = text.split(":")
         nums = [float(a) for a in args]
@@ -122,8 +123,7 @@ class FaultProxy:
     def __init__(self, upstream: str, plan: dict[int, Fault] | None = None, *, every: int = 0,
                  cycle: list[Fault] | None = None, port: int = 0):
         self.upstream = upstream.rstrip("/")
-        if self.upstream.endswith("/v1"):
-            self.upstream = self.upstream[: -len("/v1")]
+        self.upstream = self.upstream.removesuffix("/v1")
         self.plan = dict(plan or {})
         self.every, self.cycle = every, list(cycle or [])
         self.exchanges: list[Exchange] = []
@@ -194,7 +194,7 @@ class FaultProxy:
                     return web.Response(body=payload, status=up.status,
                                         content_type=up.headers.get("Content-Type", "application/json").split(";")[0])
                 return await self._relay_stream(request, up, ex, fault)
-        except (ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, ClientError, OSError):
             return self._reset(request)  # upstream unreachable or died: the client sees a reset too
 
     async def _relay_stream(self, request, up, ex: Exchange, fault: Fault | None):
@@ -249,7 +249,7 @@ class FaultProxy:
     async def _hold(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     @staticmethod
@@ -269,7 +269,7 @@ class FaultProxy:
         return web.Response(status=502)  # never reaches the client: the connection is gone
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         import aiohttp
         from aiohttp import web
 
@@ -292,7 +292,7 @@ class FaultProxy:
             self._loop = asyncio.new_event_loop()
             try:
                 self._loop.run_until_complete(serve())
-            except BaseException as e:  # reported to the starting thread
+            except BaseException as e:  # noqa: BLE001 (reported to the starting thread)
                 errors.append(e)
                 ready.set()
                 return
@@ -321,7 +321,7 @@ class FaultProxy:
         self._thread.join(10)
         self._loop = None
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
