@@ -216,8 +216,8 @@ def test_measure_uses_a_workload_when_given(fake, tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- real engines
-def _sweep(engine, tmp_path):
-    return measure(engine, profile="concurrency=1,2,4,8", requests_per_point=8, warmup=1, output_tokens=32,
+def _sweep(engine, tmp_path, warmup=1):
+    return measure(engine, profile="concurrency=1,2,4,8", requests_per_point=8, warmup=warmup, output_tokens=32,
                    input_tokens=64, results_root=tmp_path, progress=False)
 
 
@@ -236,16 +236,25 @@ def test_vllm_continuous_batching_raises_throughput_with_concurrency(vllm_engine
 
 @pytest.mark.engines
 def test_llamacpp_single_slot_does_not_scale(llamacpp_engine, tmp_path):
-    res = _sweep(llamacpp_engine, tmp_path)
+    # Its own llama.cpp instance (1 s to start, 0.3 GB): the shared one also serves other users,
+    # and their requests, queued in its single slot between ours, would be what we measure.
+    from workbench.engines import running
+
+    with running(llamacpp_engine.target) as private:
+        res = _sweep(private, tmp_path, warmup=3)  # a fresh engine's first requests are slow
     s = res.summary.set_index("concurrency")
     print("\n" + harness.format_summary(res.summary))
     assert (s["failed"] == 0).all() and set(s["token_source"]) == {"chunks"}
-    # One slot: our requests never decode at the same time, even with 8 in flight. The engine is
-    # shared with other users here, so throughput alone is noisy: with an outside client
-    # competing for the slot, 8 in flight win a larger share of it than 1 does.
+    # Throughput at 8 in flight vs one request at a time. For the latter, the median request
+    # (tokens / p50 E2EL): on this shared 2-core machine one request starved of CPU for seconds
+    # would otherwise decide the whole c=1 point of 8 requests.
+    one_at_a_time = s.loc[1, "mean_output_tokens"] / (s.loc[1, "p50_e2el_ms"] / 1e3)
+    ratio = s.loc[8, "output_tokens_per_s"] / one_at_a_time
+    assert 0.6 < ratio < 1.5, (ratio, s.loc[8, "output_tokens_per_s"] / s.loc[1, "output_tokens_per_s"])
+    # one slot: our requests never decode at the same time, even with 8 in flight
     m = load(tmp_path).requests.query("phase == 'measure' and concurrency == 8")
     spans = sorted((r.sent_s + r.ttft_ms / 1e3, r.sent_s + r.e2el_ms / 1e3) for r in m.itertuples())
     overlaps = [a_end - b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
     assert max(overlaps) < 0.05, overlaps  # the next one starts decoding after the previous ended
-    ratio = s.loc[8, "output_tokens_per_s"] / s.loc[1, "output_tokens_per_s"]
-    assert 0.6 < ratio < 1.8, ratio
+    # so at 8 in flight a request mostly waits: TTFT grows with the queue
+    assert s.loc[8, "p50_ttft_ms"] > 3 * s.loc[1, "p50_ttft_ms"]
