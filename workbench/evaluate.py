@@ -23,6 +23,11 @@ from .scorers import SCORERS, Scored, failed, metrics
 from .stats import bootstrap_ci, compare_binary, paired_bootstrap
 from .workloads import Workload, load_workload
 
+GREEDY_FIELDS = {"llamacpp": {"repeat_penalty": 1.0}}
+"""Engine-specific body fields that make temperature 0 plain greedy decoding. llama-cpp-python's
+server applies ``repeat_penalty`` 1.1 unless told otherwise; vLLM and the OpenAI API apply none.
+Without this the same weights decode differently on the two engines (measured: see docs)."""
+
 RETRIEVAL_TOP = 10
 """How many passage ids a retrieval item stores (its ``output``: the ranking, best first)."""
 
@@ -122,8 +127,11 @@ def evaluate(target, workload: str | Workload, limit: int | None = None, concurr
     scorer = SCORERS[wl.spec["scorer"]]
     scored: list[Scored | None] = [None] * len(items)
     with _endpoint(target) as (endpoint, t):
+        extra = {} if t.strict or wl.task == "retrieval" else GREEDY_FIELDS.get(t.engine, {})
+        for r in requests:
+            r.body.update(extra)
         params = {"limit": limit, "concurrency": concurrency, "seed": seed, "n_items": len(items),
-                  "max_tokens": wl.max_tokens, "temperature": 0, "scorer": wl.spec["scorer"]}
+                  "max_tokens": wl.max_tokens, "temperature": 0, **extra, "scorer": wl.spec["scorer"]}
         if wl.task == "retrieval":
             params["pooling"] = "client-side mean of token vectors when the server returns one per token"
         # embed the corpus first: a target without /v1/embeddings fails here, before a run exists
