@@ -17,7 +17,7 @@ def row(sent_s, chunks, output_tokens, prompt_tokens=10, ok=True, load_point="co
         "request_rate": math.inf, "sent_s": sent_s, "chunk_times_s": chunks,
         "ttft_ms": chunks[0] * 1e3 if chunks else None, "e2el_ms": chunks[-1] * 1e3 if chunks else None,
         "output_tokens": output_tokens if ok else None, "prompt_tokens": prompt_tokens if ok else None,
-        "token_source": token_source if ok else "none", "ok": ok,
+        "token_source": token_source if ok else "none", "ok": ok, "scheduled_s": sent_s - 0.01,
     }
 
 
@@ -59,6 +59,7 @@ def test_point_metrics_hand_computed():
     assert p["mean_itl_ms"] == pytest.approx(200) and p["p99_itl_ms"] == pytest.approx(200)
     assert p["p50_e2el_ms"] == pytest.approx(450)
     assert p["goodput"] == pytest.approx(2 / 0.6)  # no SLO: every completed request is good
+    assert p["p99_send_lag_ms"] == pytest.approx(10)
 
 
 def test_goodput_under_slos():

@@ -495,7 +495,7 @@ SUMMARY_COLUMNS = {
     "load_point": "load", "completed": "ok", "failed": "err", "request_throughput": "req/s",
     "output_tokens_per_s": "out tok/s", "goodput": "goodput", "p50_ttft_ms": "TTFT p50 ms",
     "p99_ttft_ms": "TTFT p99 ms", "p50_tpot_ms": "TPOT p50 ms", "p99_itl_ms": "ITL p99 ms",
-    "p99_e2el_ms": "E2EL p99 ms",
+    "p99_e2el_ms": "E2EL p99 ms", "p99_send_lag_ms": "lag p99 ms",
 }
 
 

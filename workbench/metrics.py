@@ -14,6 +14,7 @@ Per load point (measure phase only; window = first send → last content chunk, 
 * total_tokens_per_s  = (Σ prompt tokens + Σ N) / window        (tokens/s; NaN when prompt tokens are unknown)
 * goodput             = #completed meeting every SLO / window   (requests/s)
 * error_rate          = failed / (completed + failed)
+* p99_send_lag_ms     = p99 of (sent − scheduled): waiting for the cap, or a late client (ms)
 
 Statistics: mean and numpy's linear-interpolation percentiles p50/p90/p95/p99. TTFT, TPOT
 and E2EL are request-weighted; ITL pools every chunk gap of every request (chunk-weighted),
@@ -134,6 +135,9 @@ def point_metrics(rows: Sequence[dict], slo: dict | None = None) -> dict:
         "total_output_tokens": out_tokens,
         "mean_output_tokens": out_tokens / len(done) if done else math.nan,
         "token_source": ",".join(sorted({str(r.get("token_source")) for r in done})),
+        # sent − scheduled: time waiting for the concurrency cap, or the client running late
+        "p99_send_lag_ms": stats((r["sent_s"] - r["scheduled_s"]) * 1e3 for r in rows
+                                 if r.get("scheduled_s") is not None)["p99"],
     }
     for name, values in (("ttft", ttfts), ("tpot", tpots), ("itl", itls), ("e2el", e2els)):
         for s, v in stats(values).items():
