@@ -283,13 +283,14 @@ def _resolve_target(target):
 
 @contextlib.contextmanager
 def _endpoint(target, engine=None):
-    """(base_url, engine pid or None, engine version or None) — a detached engine when one is
-    ready, else one started here and stopped on exit; external targets start nothing."""
+    """(base_url, engine pid or None, engine version or None): the Engine passed in, else
+    ``engines.serving`` — the detached engine when one runs, else one started here and stopped
+    on exit; external targets start nothing."""
     from . import engines
 
     if engine is not None:
         pid = engine.pid
-        if pid is None and target.managed:  # an Engine wrapping a detached one: its pid is in the state file
+        if pid is None and target.managed:  # an Engine wrapping a detached one, made without its pid
             state = engines.detached_engine(target.name)
             pid = state.get("pid") if state and state.get("base_url") == engine.base_url else None
         yield engine.base_url, pid, engine.version
@@ -297,13 +298,7 @@ def _endpoint(target, engine=None):
     if not target.managed:
         yield target.base_url, None, None
         return
-    state = engines.detached_engine(target.name)
-    # a busy single-slot engine (llama-cpp-python) may not answer /models within the state
-    # check's 1 s: give a live detached engine longer before starting a second one
-    if state and (state.get("ready") or engines.models_ready(state["base_url"], timeout=30.0) is not None):
-        yield state["base_url"], state.get("pid"), state.get("engine_version")
-        return
-    with engines.running(target) as e:
+    with engines.serving(target) as e:
         yield e.base_url, e.pid, e.version
 
 
