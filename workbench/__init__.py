@@ -35,7 +35,7 @@ _SUBMODULES = (
     "schema", "store", "targets", "engines", "model", "hardware", "paths", "errors",
     "client", "harness", "metrics", "telemetry", "workloads", "scorers", "stats", "evaluate",
     "catalog", "cost", "project", "calibrate", "probe", "claims", "options", "decide",
-    "figures", "report", "dashboard",
+    "figures", "report", "dashboard", "fakeserver", "faultproxy", "gpu", "demo",
 )
 
 
