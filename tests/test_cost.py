@@ -249,3 +249,70 @@ def test_break_even_volumes_are_where_the_curves_cross(a, b):
         assert len(signs) <= 1, (lo, hi, signs)
     be = cost.break_even_requests_per_month(a, b, max_requests_per_month=vmax)
     assert be == (found[0] if found else None)
+
+
+# --- the fast paths equal the plain definitions --------------------------------------------
+
+def test_envelope_pairs_skip_lines_that_never_lead():
+    # a = $1e-3 v, b = $100 + $5e-4 v, s = $730 (one replica that never fills below 1e7):
+    # a -> b at 200,000; b -> s at 1,260,000; a and s cross at 730,000 under b (not a flip)
+    a = Option("a", "api", usd_per_request=1e-3)
+    b = Option("b", "api", usd_per_request=5e-4, fixed_usd_per_month=100.0)
+    s = Option("s", "self-hosted", capacity_rps=1e6, usd_per_hour=1.0)
+    assert cost._envelope_pairs([a, b, s], 1e7) == [(0, 1), (1, 2)]
+    assert cost.crossings_requests_per_month(a, s, max_requests_per_month=1e7) == [730_000.0]
+    flips = cost.flip_volumes_exact([a, b, s], max_requests_per_month=1e7)
+    assert [(round(v), f, t) for v, f, t in flips] == [(200_000, "a", "b"), (1_260_000, "b", "s")]
+
+
+def _random_options(rng: np.random.Generator) -> list[Option]:
+    """APIs and self-hosted options with random prices, some sharing capacity and peak factor
+    (replica steps at the same volumes), some exact duplicates (ties everywhere)."""
+    caps, pfs, out = 10 ** rng.uniform(-1, 2, 3), rng.uniform(1, 4, 2), []
+    for i in range(int(rng.integers(2, 14))):
+        if rng.random() < 0.45:
+            kw = {"name": f"a{i}", "kind": "api", "usd_per_request": float(10 ** rng.uniform(-6, -2)),
+                  "fixed_usd_per_month": float(rng.choice([0, 0, rng.uniform(0, 1000)]))}
+        else:
+            kw = {"name": f"s{i}", "kind": "self-hosted",
+                  "capacity_rps": float(rng.choice([rng.choice(caps), 10 ** rng.uniform(-1, 2)])),
+                  "usd_per_hour": float(10 ** rng.uniform(-1, 1.5)),
+                  "peak_factor": float(rng.choice(pfs)), "min_replicas": int(rng.integers(0, 3)),
+                  "fixed_usd_per_month": float(rng.choice([0, 0, rng.uniform(0, 1000)])),
+                  "variable_usd_per_request": float(rng.choice([0, 0, 10 ** rng.uniform(-7, -4)]))}
+        out.append(Option(**kw))
+        if rng.random() < 0.15:
+            out.append(Option(**{**kw, "name": kw["name"] + "-copy"}))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_flip_volumes_exact_equals_solving_every_pair(seed):
+    """flip_volumes_exact solves only the pairs meeting on the lower envelope; the plain
+    definition solves every pair. Same flips, to the last bit, on 100 random option sets."""
+    rng = np.random.default_rng(seed)
+    flips = 0
+    for _ in range(100):
+        opts, vmax = _random_options(rng), float(10 ** rng.uniform(5, 9.5))
+        every_pair = list(itertools.combinations(range(len(opts)), 2))
+        expected = cost._flips_among(opts, every_pair, vmax)
+        assert cost.flip_volumes_exact(opts, max_requests_per_month=vmax) == expected
+        flips += len(expected)
+    assert flips > 30  # the sets do flip
+
+
+def test_monthly_cost_arrays_and_curves_equal_each_option_priced_alone():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        opts = _random_options(rng)
+        vols = np.concatenate([[0.0], np.sort(rng.uniform(0, 1e9, 60))])
+        usd, reps = cost.monthly_cost_arrays(opts, vols)
+        curves = cost.monthly_cost_curves(opts, vols)
+        for i, o in enumerate(opts):
+            assert np.array_equal(usd[i], o.usd_per_month(vols))  # bit for bit
+            assert np.array_equal(reps[i], o.replicas(vols))
+            rows = curves.iloc[i * len(vols):(i + 1) * len(vols)]
+            assert (rows.option == o.name).all() and np.array_equal(rows.usd_per_month, usd[i])
+            assert rows.replicas.isna().all() if o.kind == "api" else np.array_equal(rows.replicas, reps[i])
+            per_req = cost.usd_per_request_at_volume(usd[i], vols)
+            assert np.array_equal(rows.usd_per_request, per_req)

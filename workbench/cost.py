@@ -121,13 +121,29 @@ def replicas_needed(requests_per_month, *, capacity_rps, peak_factor=1.0, min_re
     ``capacity_rps`` is requests/s one replica sustains within the SLO (measured or projected).
     Returns integers (an int64 array for array volumes).
     """
+    cap, min_reps, pf = _replica_inputs(capacity_rps, min_replicas, peak_factor)
+    volume = _num(requests_per_month, "requests_per_month")
+    return _out(_self_hosted(volume, cap, 0.0, pf, min_reps, 0.0, 0.0)[0])
+
+
+def _replica_inputs(capacity_rps, min_replicas, peak_factor) -> tuple[np.ndarray, int, np.ndarray]:
     cap = _num(capacity_rps, "capacity_rps (requests/s one replica sustains at the SLO)", positive=True)
     if isinstance(min_replicas, bool) or int(min_replicas) != min_replicas or min_replicas < 0:
         raise CostError(f"min_replicas: must be a whole number >= 0, got {min_replicas!r}")
-    peak = np.asarray(peak_requests_per_s(requests_per_month, peak_factor), dtype=float)
+    return cap, int(min_replicas), _num(peak_factor, "peak_factor", positive=True)
+
+
+def _self_hosted(volume, capacity_rps, usd_per_hour, peak_factor, min_replicas,
+                 fixed_usd_per_month, variable_usd_per_request):
+    """``(replicas, usd_per_month)`` of already checked inputs (arrays broadcast: one row per
+    option in :func:`monthly_cost_arrays`). The one place the self-hosted formula is computed,
+    so every caller gets the same floats."""
+    peak = volume / SECONDS_PER_MONTH * peak_factor
     # tolerance so that a volume computed as k * capacity does not round up to k + 1
-    need = np.ceil(peak / cap * (1 - 1e-12))
-    return _out(np.maximum(need, int(min_replicas)).astype(np.int64))
+    reps = np.maximum(np.ceil(peak / capacity_rps * (1 - 1e-12)), min_replicas).astype(np.int64)
+    usd = (reps.astype(float) * usd_per_hour * HOURS_PER_MONTH + fixed_usd_per_month
+           + volume * variable_usd_per_request)
+    return reps, usd
 
 
 def self_hosted_usd_per_month(requests_per_month, *, capacity_rps, usd_per_hour, peak_factor=1.0,
@@ -140,12 +156,10 @@ def self_hosted_usd_per_month(requests_per_month, *, capacity_rps, usd_per_hour,
     ``variable_usd_per_request`` holds per-request costs such as energy.
     """
     volume = _num(requests_per_month, "requests_per_month")
-    reps = np.asarray(replicas_needed(volume, capacity_rps=capacity_rps, peak_factor=peak_factor,
-                                      min_replicas=min_replicas), dtype=float)
-    usd = (reps * _num(usd_per_hour, "usd_per_hour") * HOURS_PER_MONTH
-           + _num(fixed_usd_per_month, "fixed_usd_per_month")
-           + volume * _num(variable_usd_per_request, "variable_usd_per_request"))
-    return _out(usd)
+    cap, min_reps, pf = _replica_inputs(capacity_rps, min_replicas, peak_factor)
+    return _out(_self_hosted(volume, cap, _num(usd_per_hour, "usd_per_hour"), pf, min_reps,
+                             _num(fixed_usd_per_month, "fixed_usd_per_month"),
+                             _num(variable_usd_per_request, "variable_usd_per_request"))[1])
 
 
 def usd_per_request_at_volume(usd_per_month, requests_per_month):
@@ -238,21 +252,23 @@ class Option:
 
     def replicas(self, requests_per_month):
         """Replicas at each volume (see :func:`replicas_needed`); 0 for an API."""
+        volume = _num(requests_per_month, "requests_per_month")
         if self.kind == "api":
-            return _out(np.zeros_like(_num(requests_per_month, "requests_per_month"), dtype=np.int64))
-        return replicas_needed(requests_per_month, capacity_rps=self.capacity_rps,
-                               peak_factor=self.peak_factor, min_replicas=self.min_replicas)
+            return _out(np.zeros_like(volume, dtype=np.int64))
+        return _out(self._self_hosted(volume)[0])
 
     def usd_per_month(self, requests_per_month):
         """Monthly cost in USD at each volume (requests/month)."""
+        volume = _num(requests_per_month, "requests_per_month")
         if self.kind == "api":
-            volume = _num(requests_per_month, "requests_per_month")
             return _out(volume * self.usd_per_request_variable + self.fixed_usd_per_month)
-        return self_hosted_usd_per_month(
-            requests_per_month, capacity_rps=self.capacity_rps, usd_per_hour=self.usd_per_hour,
-            peak_factor=self.peak_factor, min_replicas=self.min_replicas,
-            fixed_usd_per_month=self.fixed_usd_per_month,
-            variable_usd_per_request=self.variable_usd_per_request)
+        return _out(self._self_hosted(volume)[1])
+
+    def _self_hosted(self, volume):
+        # fields were checked in __post_init__: see self_hosted_usd_per_month for the formula
+        return _self_hosted(volume, float(self.capacity_rps), float(self.usd_per_hour),
+                            float(self.peak_factor), int(self.min_replicas),
+                            float(self.fixed_usd_per_month), float(self.variable_usd_per_request))
 
     def provenance_label(self) -> str:
         return "; ".join(f"{k}: {v}" for k, v in self.provenance.items())
@@ -312,28 +328,52 @@ def self_hosted_option(instance: Mapping[str, Any], *, capacity_rps: float,
         provenance={"capacity_rps": capacity_provenance, "usd_per_hour": _price_label(instance)})
 
 
+def monthly_cost_arrays(options: Sequence[Option], volumes) -> tuple[np.ndarray, np.ndarray]:
+    """``(usd_per_month, replicas)``, each of shape (options, volumes): every option's
+    :meth:`Option.usd_per_month` and :meth:`Option.replicas` (0 for APIs) at every volume
+    (requests/month), computed for all options at once (the same floats, one numpy pass)."""
+    vol = np.atleast_1d(_num(volumes, "volumes")).astype(float)
+    usd = np.empty((len(options), len(vol)))
+    reps = np.zeros((len(options), len(vol)), dtype=np.int64)
+    api = [i for i, o in enumerate(options) if o.kind == "api"]
+    hosted = [i for i, o in enumerate(options) if o.kind != "api"]
+    if api:
+        slope = np.array([[options[i].usd_per_request_variable] for i in api])
+        usd[api] = vol * slope + np.array([[float(options[i].fixed_usd_per_month)] for i in api])
+    if hosted:
+        cols = [np.array([[float(getattr(options[i], f))] for i in hosted]) for f in (
+            "capacity_rps", "usd_per_hour", "peak_factor", "min_replicas", "fixed_usd_per_month",
+            "variable_usd_per_request")]
+        reps[hosted], usd[hosted] = _self_hosted(vol, *cols)
+    return usd, reps
+
+
 def monthly_cost_curves(options: Sequence[Option], volumes):
     """Tidy DataFrame, one row per option x volume: option, kind, requests_per_month,
     usd_per_month, replicas (<NA> for APIs), usd_per_request (effective, idle capacity
-    included), usd_per_mtok (NaN without tokens_per_request), provenance."""
+    included), usd_per_mtok (NaN without tokens_per_request), provenance.
+    Rows are option-major in the order of ``options``, volumes in the order given."""
     import pandas as pd
 
-    vol = np.atleast_1d(_num(volumes, "volumes"))
-    frames = []
-    for opt in options:
-        usd = np.atleast_1d(opt.usd_per_month(vol)).astype(float)
-        per_req = np.atleast_1d(usd_per_request_at_volume(usd, vol))
-        mtok = per_req / opt.tokens_per_request * 1e6 if opt.tokens_per_request else np.full(len(vol), np.nan)
-        reps = pd.array(np.atleast_1d(opt.replicas(vol)), dtype="Int64")
-        if opt.kind == "api":
-            reps = pd.array([pd.NA] * len(vol), dtype="Int64")
-        frames.append(pd.DataFrame({
-            "option": opt.name, "kind": opt.kind, "requests_per_month": vol, "usd_per_month": usd,
-            "replicas": reps, "usd_per_request": per_req, "usd_per_mtok": mtok,
-            "provenance": opt.provenance_label()}))
+    vol = np.atleast_1d(_num(volumes, "volumes")).astype(float)
     cols = ["option", "kind", "requests_per_month", "usd_per_month", "replicas",
             "usd_per_request", "usd_per_mtok", "provenance"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    if not len(options):
+        return pd.DataFrame(columns=cols)
+    usd, reps = monthly_cost_arrays(options, vol)
+    per_req = usd_per_request_at_volume(usd, vol)
+    tokens = np.array([[o.tokens_per_request or np.nan] for o in options], dtype=float)
+    is_api = np.repeat([o.kind == "api" for o in options], len(vol))
+
+    def each(values):
+        return np.repeat(np.array(values, dtype=object), len(vol))
+
+    return pd.DataFrame({
+        "option": each([o.name for o in options]), "kind": each([o.kind for o in options]),
+        "requests_per_month": np.tile(vol, len(options)), "usd_per_month": usd.ravel(),
+        "replicas": pd.arrays.IntegerArray(reps.ravel(), is_api),
+        "usd_per_request": per_req.ravel(), "usd_per_mtok": (per_req / tokens * 1e6).ravel(),
+        "provenance": each([o.provenance_label() for o in options])}, columns=cols)
 
 
 # --- break-even and flips ----------------------------------------------------------------
@@ -431,20 +471,53 @@ def flip_volumes_exact(options: Sequence[Option], *, max_requests_per_month: flo
                        ) -> list[tuple[float, str, str]]:
     """Exact volumes where the cheapest of ``options`` changes: ``[(volume, from, to), ...]``.
 
-    The cheapest can only change where two options cross, so every pairwise crossing is a
-    candidate; it is kept when the cheapest just below differs from the cheapest just above.
+    The cheapest can only change where two options cross (:func:`crossings_requests_per_month`),
+    so pairwise crossings are the candidates; one is kept when the cheapest just below differs
+    from the cheapest just above. Only pairs that meet on the lower envelope can give a flip
+    (:func:`_envelope_pairs`, one numpy pass), so only their crossings are solved.
     """
-    cands = sorted({v for i, a in enumerate(options) for b in options[i + 1:]
-                    for v in crossings_requests_per_month(a, b, max_requests_per_month=max_requests_per_month)})
+    vmax = float(_num(max_requests_per_month, "max_requests_per_month", positive=True))
+    pairs = _envelope_pairs(options, vmax) if len(options) > 1 else []
+    return _flips_among(options, pairs, vmax)
 
+
+def _flips_among(options: Sequence[Option], pairs, vmax: float) -> list[tuple[float, str, str]]:
+    """The flips among the crossings of the index ``pairs`` of ``options`` (all pairs: the
+    plain definition that :func:`flip_volumes_exact` narrows)."""
+    cands = sorted({v for i, j in pairs for v in crossings_requests_per_month(
+        options[i], options[j], max_requests_per_month=vmax)})
     if not cands:
         return []
     v = np.asarray(cands)
     eps = np.maximum(v * 1e-9, 1e-9)
-    below = np.argmin([np.atleast_1d(o.usd_per_month(np.maximum(v - eps, 0.0))) for o in options], axis=0)
-    above = np.argmin([np.atleast_1d(o.usd_per_month(v + eps)) for o in options], axis=0)
+    below = np.argmin(monthly_cost_arrays(options, np.maximum(v - eps, 0.0))[0], axis=0)
+    above = np.argmin(monthly_cost_arrays(options, v + eps)[0], axis=0)
     return [(float(x), options[i].name, options[j].name)
             for x, i, j in zip(v, below, above) if i != j]
+
+
+MAX_ENVELOPE_CELLS = 4_000_000
+
+
+def _envelope_pairs(options: Sequence[Option], vmax: float) -> list[tuple[int, int]]:
+    """Index pairs (i < j) whose crossings can be flips: a superset of the pairs that meet on
+    the lower envelope of monthly cost over [0, vmax] (:func:`workbench.envelope.meeting_pairs`
+    over the linear pieces between all options' replica steps). All pairs when options x
+    intervals exceeds ``MAX_ENVELOPE_CELLS``."""
+    from .envelope import meeting_pairs
+
+    n = len(options)
+    edges = np.unique(np.concatenate([[0.0, vmax], *(_breakpoints(o, vmax) for o in options)]))
+    edges = edges[edges <= vmax]
+    if n * len(edges) > MAX_ENVELOPE_CELLS:
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+    lo, hi = edges[:-1], edges[1:]
+    mid = (lo + hi) / 2
+    slope = np.array([o.usd_per_request_variable for o in options])
+    usd_mid = monthly_cost_arrays(options, mid)[0]
+    # between steps each cost is linear; a step happens just after an edge
+    return meeting_pairs(usd_mid + slope[:, None] * (lo - mid), usd_mid + slope[:, None] * (hi - mid),
+                         slope, lo, hi)
 
 
 # --- measured capacity -------------------------------------------------------------------

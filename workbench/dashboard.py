@@ -277,7 +277,15 @@ def at_volume(decision, options: list, volume: float):
 
 # ----------------------------------------------------------------------------- rendering (pure)
 def curve_arrays(curves) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{option: (requests_per_month, usd_per_month)}`` from the tidy curves frame."""
+    """``{option: (requests_per_month, usd_per_month)}`` from the tidy curves frame: slices
+    when each option's rows are one block (``cost.monthly_cost_curves``' layout), else grouped."""
+    names = curves["option"].to_numpy()
+    x, y = curves["requests_per_month"].to_numpy(), curves["usd_per_month"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]]) if len(names) else []
+    blocks = list(names[starts])
+    if len(set(blocks)) == len(blocks):
+        ends = [*starts[1:], len(names)]
+        return {n: (x[a:b], y[a:b]) for n, a, b in zip(blocks, starts, ends)}
     out = {}
     for name, g in curves.groupby("option", sort=False):
         out[name] = (g["requests_per_month"].to_numpy(), g["usd_per_month"].to_numpy())
@@ -403,7 +411,7 @@ class Dashboard:
 
         self.data, self.volumes = data, volume_grid()
         self.decision, self.last_update_ms, self._quiet, self._full = None, None, False, None
-        self._drawn_curves = None
+        self._drawn_curves, self._sent = None, {}
         self._usd_per_hour: dict = {}
         self._api_usd_per_mtok: dict = {}
         self._build_controls(w)
@@ -672,6 +680,7 @@ class Dashboard:
 
         fw = self.figure
         fw.data = []
+        self._sent = {name: (x, y, None) for name, (x, y) in arrays.items()}
         fw.add_traces([go.Scatter(name=name, x=x, y=y, mode="lines",
                                   line=dict(shape="hv" if kinds.get(name) == "self-hosted" else "linear"))
                        for name, (x, y) in arrays.items()] + [
@@ -697,13 +706,19 @@ class Dashboard:
     def _draw_curves(self, decision, table) -> None:
         arrays = curve_arrays(decision.curves)
         fw = self.figure
-        if [t.name for t in fw.data[:-2]] != list(arrays) or len(fw.data) != len(arrays) + 2:
+        if list(self._sent) != list(arrays):  # the traces drawn, in order (set by _reset_traces)
             self._reset_traces(arrays, table["kind"].to_dict())
+        feasible = table["feasible"].to_dict()
         for trace, (name, (x, y)) in zip(fw.data, arrays.items()):
-            ok = bool(table["feasible"].get(name, True))
-            trace.x, trace.y = x, y
-            if trace.opacity != (1.0 if ok else 0.35):
+            ok = bool(feasible.get(name, True))
+            sent_x, sent_y, sent_ok = self._sent.get(name, (None, None, None))
+            if sent_x is None or not np.array_equal(sent_x, x):  # re-send only what changed
+                trace.x = x
+            if sent_y is None or not np.array_equal(sent_y, y):
+                trace.y = y
+            if sent_ok is not ok:
                 trace.opacity, trace.line.dash = (1.0, "solid") if ok else (0.35, "dot")
+            self._sent[name] = (x, y, ok)
         flips = [(v, b) for v, _, b in decision.flips if b in arrays]
         fw.data[-2].x = [v for v, _ in flips]
         fw.data[-2].y = [float(np.interp(v, *arrays[b])) for v, b in flips]

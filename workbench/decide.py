@@ -164,13 +164,22 @@ def default_volumes(volume: float, lo: float = 1e3, hi: float = 1e9, points: int
     return sorted(grid)
 
 
-def _cost_at(curves, option: str, volume: float) -> tuple[float, float | None]:
-    import pandas as pd
+def _costs_at(curves, names: Sequence[str], volumes: Sequence[float], volume: float) -> dict:
+    """``{option: (usd_per_month, replicas or None, provenance)}`` at the grid volume nearest
+    ``volume``, read from the curves of ``names`` (option-major over ``volumes``, as
+    ``cost.monthly_cost_curves`` lays them out); a repeated name reads its first option."""
+    import numpy as np
 
-    c = curves[curves.option == option]
-    row = c.iloc[(c.requests_per_month - volume).abs().argmin()]
-    reps = row.get("replicas")
-    return float(row.usd_per_month), (None if pd.isna(reps) else float(reps))
+    n, at = len(volumes), int(np.abs(np.asarray(volumes, dtype=float) - volume).argmin())
+    usd = curves["usd_per_month"].to_numpy()
+    reps = curves["replicas"].to_numpy(dtype=float, na_value=np.nan)
+    prov = curves["provenance"].to_numpy()
+    out: dict = {}
+    for i, name in enumerate(names):
+        if name not in out:
+            r = reps[i * n + at]
+            out[name] = (float(usd[i * n + at]), None if np.isnan(r) else float(r), prov[i * n])
+    return out
 
 
 def _routed_curves(api_opt, self_opt, volumes, f: float, name: str):
@@ -210,6 +219,7 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
     if volume not in volumes:
         volumes = sorted({*volumes, volume})
     curves = cost.monthly_cost_curves(list(options), volumes)
+    at_volume = _costs_at(curves, [o.name for o in options], volumes, volume)
     rows = []
     for o in options:
         name, kind = o.name, o.kind
@@ -224,8 +234,7 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
         q = quality.get(name)
         ok, reason = gate(quality=q, floor=floor, kind=kind, privacy=workload.privacy,
                           latency_ok=lat_ok, latency_note=lat_note)
-        usd, reps = _cost_at(curves, name, volume)
-        prov = curves[curves.option == name].provenance.iloc[0]
+        usd, reps, prov = at_volume[name]
         rows.append(_row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, workload.privacy, prov))
     if route_fraction:
         routed = _routed_row(workload, options, rows, curves, volumes, volume, float(route_fraction), floor)
@@ -295,7 +304,7 @@ def _routed_row(workload, options, rows, curves, volumes, volume, f, floor):
     s = min(selfs, key=lambda r: r["usd_per_month"])
     name = f"routed {f:.0%} {a['option']} / {1 - f:.0%} {s['option']}"
     rc = _routed_curves(by_name[a["option"]], by_name[s["option"]], volumes, f, name)
-    usd, reps = _cost_at(rc, name, volume)
+    usd, reps, _ = _costs_at(rc, [name], volumes, volume)[name]
     mix = routed_mix(f, api_usd_per_request=0.0, self_usd_per_request=0.0,
                      api_quality=a["quality"], self_quality=s["quality"])
     lows = [a["quality_ci_low"], s["quality_ci_low"]]
