@@ -217,8 +217,10 @@ def test_cli_arguments():
     assert (args.port, args.no_browser) == (9999, True)
 
 
-def test_volume_only_update_matches_a_full_decide():
-    """The volume fast path gives what decide.decide gives at that volume."""
+@pytest.mark.parametrize("route_fraction", [None, 0.3])
+def test_volume_only_update_matches_a_full_decide(route_fraction):
+    """The volume fast path gives what decide.decide gives at that volume; with a routed mix
+    too, unless the mix would now combine other options (then it declines: None)."""
     from workbench import decide
 
     data = _data()
@@ -232,14 +234,27 @@ def test_volume_only_update_matches_a_full_decide():
                                        metric="accuracy") for o in opts}
     w = _workload()
     grid = dashboard.volume_grid()
-    full = decide.decide(w, opts, volume=1e5, volumes=grid, quality=quality)
+    full = decide.decide(w, opts, volume=1e5, volumes=grid, quality=quality,
+                         route_fraction=route_fraction)
+    assert (full.route is None) == (route_fraction is None)
+    moved = 0
     for v in (2e3, 3.3e5, 7.3e5, 4e6, 2.5e7, 6e8):
         fast = dashboard.at_volume(full, opts, v)
-        ref = decide.decide(w, opts, volume=v, volumes=grid, quality=quality)
+        ref = decide.decide(w, opts, volume=v, volumes=grid, quality=quality,
+                            route_fraction=route_fraction)
+        if fast is None:
+            assert route_fraction and ref.route[:2] != full.route[:2]
+            continue
+        moved += 1
         assert (fast.choice, fast.runner_up) == (ref.choice, ref.runner_up)
         assert fast.savings_usd_per_month == pytest.approx(ref.savings_usd_per_month)
         pd.testing.assert_frame_equal(fast.table, ref.table, check_dtype=False)
-        assert fast.flips == ref.flips
+        if route_fraction is None:
+            assert fast.flips == ref.flips
+        else:  # interpolated on the grid: the expected volume is one of its points
+            assert [f[1:] for f in fast.flips] == [f[1:] for f in ref.flips]
+            assert [f[0] for f in fast.flips] == pytest.approx([f[0] for f in ref.flips], rel=0.08)
+    assert moved >= 3
 
 
 def test_dropdowns_start_on_their_first_option_and_the_figure_is_born_with_its_data(dash):

@@ -117,4 +117,4 @@ def test_portfolio_totals():
     assert total.chosen_usd_per_month == pytest.approx(730 + 730)
     assert total.frontier_api_usd_per_month == pytest.approx(1000 + 1000)
     assert total.self_hosted_usd_per_month == pytest.approx(730 + 730)
-    assert pf.set_index("workload").loc["w2", "frontier_api_feasible"] == False  # noqa: E712 (privacy)
+    assert pf.set_index("workload").loc["w2", "frontier_api_feasible"] == False  # (privacy)

@@ -249,30 +249,68 @@ def at_volume(decision, options: list, volume: float):
 
     What ``decide.decide`` computes over the volume grid (curves, flips, win ranges) and its
     gates (quality, latency, privacy) do not depend on the expected volume, so they are kept;
-    each option's cost at ``volume`` comes from ``cost.Option.usd_per_month`` /
-    ``.replicas`` (the functions ``cost.monthly_cost_curves`` calls), and the choice is again
-    the cheapest feasible option. Returns None when the decision holds a routed mix (not an
-    Option): the caller then calls ``decide.decide`` again.
+    each option's cost at ``volume`` comes from ``cost.monthly_cost_arrays`` (the numbers
+    ``cost.monthly_cost_curves`` holds), a routed mix's from its two options at their shares
+    of the volume, and the choice is again the cheapest feasible option. Returns None when
+    ``decide.decide`` must run again: the routed mix would now combine other options (its
+    pair is picked at the expected volume), or a row is neither an option nor the mix.
+    A routed mix's flips are interpolated on the grid of the last full decision.
     """
-    by_name = {o.name: o for o in options}
+    from . import cost
+
+    index = {}
+    for i, o in enumerate(options):
+        index.setdefault(o.name, i)
     table = decision.table
-    if not set(table["option"]) <= set(by_name):
+    names = table["option"].tolist()
+    route = getattr(decision, "route", None)
+    extra = [n for n in names if n not in index]
+    if extra and (route is None or len(extra) != 1):
         return None
+    usd_all, reps_all = cost.monthly_cost_arrays(options, [float(volume)])
+    usd = {n: float(usd_all[i, 0]) for n, i in index.items()}
+    reps = {n: None if options[i].kind == "api" else float(reps_all[i, 0]) for n, i in index.items()}
+    if extra:
+        routed = _routed_at(table, options, usd, route, float(volume))
+        if routed is None:
+            return None
+        usd[extra[0]], reps[extra[0]] = routed
     table = table.copy()
-    usd = [float(by_name[n].usd_per_month(volume)) for n in table["option"]]
-    table["usd_per_month"] = usd
-    table["usd_per_request"] = [u / volume if volume else float("nan") for u in usd]
+    table["usd_per_month"] = [usd[n] for n in names]
+    table["usd_per_request"] = [usd[n] / volume if volume else float("nan") for n in names]
     if "replicas" in table:
-        table["replicas"] = [None if by_name[n].kind == "api" else float(by_name[n].replicas(volume))
-                             for n in table["option"]]
-    table = table.sort_values(["feasible", "usd_per_month"], ascending=[False, True],
-                              ignore_index=True)
+        table["replicas"] = [reps[n] for n in names]
+    order = np.lexsort((table["usd_per_month"].to_numpy(), ~table["feasible"].to_numpy(dtype=bool)))
+    table = table.take(order).reset_index(drop=True)  # as decide sorts: feasible, then cheapest
     feas = table[table["feasible"]]
     choice = feas["option"].iloc[0] if len(feas) else None
     runner = feas["option"].iloc[1] if len(feas) > 1 else None
     savings = float(feas["usd_per_month"].iloc[1] - feas["usd_per_month"].iloc[0]) if runner else None
     return dataclasses.replace(decision, volume=float(volume), table=table, choice=choice,
                                runner_up=runner, savings_usd_per_month=savings)
+
+
+def _routed_at(table, options: list, usd: dict, route: tuple, volume: float):
+    """``(usd_per_month, replicas)`` of the routed mix at ``volume``: API(f·V) + self((1−f)·V),
+    as ``decide`` prices it; None if ``decide.route_pair`` would now pick another pair."""
+    from . import decide
+
+    rows = {r["option"]: r for r in table.to_dict("records")}
+    pick = []
+    for o in options:
+        r = rows[o.name]
+        q = r["quality"]
+        pick.append({"option": o.name, "kind": o.kind, "feasible": bool(r["feasible"]),
+                     "latency_ok": r["latency_ok"], "usd_per_month": usd[o.name],
+                     "quality": None if q is None or (isinstance(q, float) and math.isnan(q)) else q})
+    pair = decide.route_pair(pick)
+    api_name, self_name, f = route
+    if pair is None or (pair[0]["option"], pair[1]["option"]) != (api_name, self_name):
+        return None
+    api = next(o for o in options if o.name == api_name)
+    slf = next(o for o in options if o.name == self_name)
+    usd_mix = float(api.usd_per_month(f * volume)) + float(slf.usd_per_month((1 - f) * volume))
+    return usd_mix, float(slf.replicas((1 - f) * volume))
 
 
 # ----------------------------------------------------------------------------- rendering (pure)
@@ -339,15 +377,15 @@ def placement_html(decision) -> str:
             "<th>USD/request</th><th>quality (CI low)</th><th>latency</th><th>privacy</th>"
             "<th>provenance</th></tr>")
     rows = []
-    for r in decision.table.itertuples(index=False):  # decide's order: feasible, then cheapest
-        chosen = " class='wb-chosen'" if r.option == decision.choice else ""
-        feasible = "yes" if r.feasible else f"no: {_e(r.reason)}"
-        quality = f"{_num(r.quality)} ({_num(r.quality_ci_low)}) {_e(r.quality_provenance)}"
+    for r in decision.table.to_dict("records"):  # decide's order: feasible, then cheapest
+        chosen = " class='wb-chosen'" if r["option"] == decision.choice else ""
+        feasible = "yes" if r["feasible"] else f"no: {_e(r['reason'])}"
+        quality = f"{_num(r['quality'])} ({_num(r['quality_ci_low'])}) {_e(r['quality_provenance'])}"
         rows.append(
-            f"<tr{chosen}><td>{_e(r.option)}</td><td>{_e(r.kind)}</td><td>{feasible}</td>"
-            f"<td>{fmt_usd(r.usd_per_month)}</td><td>{fmt_usd(r.usd_per_request)}</td>"
-            f"<td>{quality}</td><td>{_yes(r.latency_ok)}</td><td>{_yes(r.privacy_ok)}</td>"
-            f"<td>{_e(r.provenance)}</td></tr>")
+            f"<tr{chosen}><td>{_e(r['option'])}</td><td>{_e(r['kind'])}</td><td>{feasible}</td>"
+            f"<td>{fmt_usd(r['usd_per_month'])}</td><td>{fmt_usd(r['usd_per_request'])}</td>"
+            f"<td>{quality}</td><td>{_yes(r['latency_ok'])}</td><td>{_yes(r['privacy_ok'])}</td>"
+            f"<td>{_e(r['provenance'])}</td></tr>")
     flips = "".join(f"<li>at <b>{fmt_volume(v)}</b> requests/month: {_e(a)} → {_e(b)}</li>"
                     for v, a, b in decision.flips) or "<li>no flip in the volume range</li>"
     return (f"<table class='wb-placement'>{head}{''.join(rows)}</table>"
@@ -411,7 +449,7 @@ class Dashboard:
 
         self.data, self.volumes = data, volume_grid()
         self.decision, self.last_update_ms, self._quiet, self._full = None, None, False, None
-        self._drawn_curves, self._sent = None, {}
+        self._drawn_curves, self._sent = None, []
         self._usd_per_hour: dict = {}
         self._api_usd_per_mtok: dict = {}
         self._build_controls(w)
@@ -480,13 +518,13 @@ class Dashboard:
 
         # drawn as a plain Figure first, then wrapped: a FigureWidget sends later changes as
         # messages, which a front end that is not displaying it yet never receives
-        self.figure = go.Figure(layout=dict(
-            template="plotly_white", height=460, margin=dict(l=70, r=20, t=30, b=60),
-            uirevision="dashboard", legend=dict(font=dict(size=10)),
-            xaxis=dict(type="log", title=METRICS["requests_per_month"].title),
-            yaxis=dict(type="log", title=METRICS["usd_per_month"].title),
-            shapes=[dict(type="line", xref="x", yref="paper", x0=1, x1=1, y0=0, y1=1,
-                         line=dict(color="#555", dash="dash", width=1))]))
+        self.figure = go.Figure(layout={
+            "template": "plotly_white", "height": 460, "margin": {"l": 70, "r": 20, "t": 30, "b": 60},
+            "uirevision": "dashboard", "legend": {"font": {"size": 10}},
+            "xaxis": {"type": "log", "title": METRICS["requests_per_month"].title},
+            "yaxis": {"type": "log", "title": METRICS["usd_per_month"].title},
+            "shapes": [{"type": "line", "xref": "x", "yref": "paper", "x0": 1, "x1": 1, "y0": 0,
+                        "y1": 1, "line": {"color": "#555", "dash": "dash", "width": 1}}]})
         self.summary, self.status = w.HTML(), w.HTML()
         self.placement, self.provenance = w.HTML(), w.HTML()
         self.provenance_box = w.Accordion(children=[self.provenance], titles=("provenance of every input",))
@@ -680,13 +718,13 @@ class Dashboard:
 
         fw = self.figure
         fw.data = []
-        self._sent = {name: (x, y, None) for name, (x, y) in arrays.items()}
-        fw.add_traces([go.Scatter(name=name, x=x, y=y, mode="lines",
-                                  line=dict(shape="hv" if kinds.get(name) == "self-hosted" else "linear"))
+        shapes = {name: _line_shape(kinds.get(name)) for name in arrays}
+        self._sent = [(name, shapes[name], x, y, None) for name, (x, y) in arrays.items()]
+        fw.add_traces([go.Scatter(name=name, x=x, y=y, mode="lines", line={"shape": shapes[name]})
                        for name, (x, y) in arrays.items()] + [
             go.Scatter(name="flip", mode="markers+text", textposition="top center",
-                       marker=dict(symbol="x", size=10, color="black"), x=[], y=[]),
-            go.Scatter(name="choice", mode="markers", marker=dict(size=12, color="green"),
+                       marker={"symbol": "x", "size": 10, "color": "black"}, x=[], y=[]),
+            go.Scatter(name="choice", mode="markers", marker={"size": 12, "color": "green"},
                        x=[], y=[])])
 
     def _redraw(self, decision, scenario: Scenario) -> None:
@@ -704,25 +742,37 @@ class Dashboard:
             fw.layout.shapes[0].x0 = fw.layout.shapes[0].x1 = scenario.volume_requests_per_month
 
     def _draw_curves(self, decision, table) -> None:
+        """Set each trace's name, line shape, data and style, sending only what changed since
+        the last draw (``_sent``: per trace, what it shows); rebuild the traces only when their
+        number changes (a routed mix at another fraction is a renamed trace)."""
         arrays = curve_arrays(decision.curves)
+        kinds, feasible = table["kind"].to_dict(), table["feasible"].to_dict()
         fw = self.figure
-        if list(self._sent) != list(arrays):  # the traces drawn, in order (set by _reset_traces)
-            self._reset_traces(arrays, table["kind"].to_dict())
-        feasible = table["feasible"].to_dict()
-        for trace, (name, (x, y)) in zip(fw.data, arrays.items()):
-            ok = bool(feasible.get(name, True))
-            sent_x, sent_y, sent_ok = self._sent.get(name, (None, None, None))
-            if sent_x is None or not np.array_equal(sent_x, x):  # re-send only what changed
+        if len(self._sent) != len(arrays):
+            self._reset_traces(arrays, kinds)
+        for i, (trace, (name, (x, y))) in enumerate(zip(fw.data, arrays.items())):
+            shape, ok = _line_shape(kinds.get(name)), bool(feasible.get(name, True))
+            sent_name, sent_shape, sent_x, sent_y, sent_ok = self._sent[i]
+            if sent_name != name:
+                trace.name = name
+            if sent_shape != shape:
+                trace.line.shape = shape
+            if sent_x is None or not np.array_equal(sent_x, x):
                 trace.x = x
             if sent_y is None or not np.array_equal(sent_y, y):
                 trace.y = y
             if sent_ok is not ok:
                 trace.opacity, trace.line.dash = (1.0, "solid") if ok else (0.35, "dot")
-            self._sent[name] = (x, y, ok)
+            self._sent[i] = (name, shape, x, y, ok)
         flips = [(v, b) for v, _, b in decision.flips if b in arrays]
         fw.data[-2].x = [v for v, _ in flips]
         fw.data[-2].y = [float(np.interp(v, *arrays[b])) for v, b in flips]
         fw.data[-2].text = [f"→ {b}" for _, b in flips]
+
+
+def _line_shape(kind: str | None) -> str:
+    """Self-hosted cost steps at each replica: drawn as steps; the rest as lines."""
+    return "hv" if kind == "self-hosted" else "linear"
 
 
 def build_dashboard(workload: str | None = None, *, volume_requests_per_month: float | None = None,

@@ -118,7 +118,8 @@ def gate(*, quality: QualityEstimate | None, floor: float | None, kind: str, pri
 class Decision:
     """The answer for one workload. ``table``: one row per option (gates, cost at ``volume``,
     quality with CI and provenance); ``curves``: monthly cost vs volume (tidy); ``win_ranges``
-    and ``flips`` among the feasible options."""
+    and ``flips`` among the feasible options. ``route``: the routed row's (API option,
+    self-hosted option, fraction to the API), None without one."""
 
     workload: str
     volume: float
@@ -133,6 +134,7 @@ class Decision:
     savings_usd_per_month: float | None
     privacy: str = "any"
     notes: list[str] = field(default_factory=list)
+    route: tuple[str, str, float] | None = None
 
     def summary(self) -> str:
         if self.choice is None:
@@ -236,10 +238,11 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
                           latency_ok=lat_ok, latency_note=lat_note)
         usd, reps, prov = at_volume[name]
         rows.append(_row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, workload.privacy, prov))
+    route = None
     if route_fraction:
         routed = _routed_row(workload, options, rows, curves, volumes, volume, float(route_fraction), floor)
         if routed is not None:
-            row, rcurve = routed
+            row, rcurve, route = routed
             rows.append(row)
             curves = pd.concat([curves, rcurve], ignore_index=True)
     table = pd.DataFrame(rows).sort_values(["feasible", "usd_per_month"], ascending=[False, True],
@@ -252,7 +255,8 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
     ranges = win_ranges(first, flips, volumes[0], volumes[-1])
     return Decision(workload=workload.name, volume=volume, floor=floor, metric=metric, table=table,
                     curves=curves, win_ranges=ranges, flips=flips, choice=choice,
-                    runner_up=runner, savings_usd_per_month=savings, privacy=workload.privacy)
+                    runner_up=runner, savings_usd_per_month=savings, privacy=workload.privacy,
+                    route=route)
 
 
 def _flips(options, curves, feasible: list[str], volumes):
@@ -269,10 +273,25 @@ def _flips(options, curves, feasible: list[str], volumes):
                  if volumes[0] < f[0] <= volumes[-1]]
         first = min(opts, key=lambda o: float(o.usd_per_month(volumes[0]))).name
         return flips, first
-    by_opt = {n: curves[curves.option == n].sort_values("requests_per_month").usd_per_month.to_numpy()
-              for n in feasible}
+    by_opt = _usd_by_option(curves, feasible)
     first = min(by_opt, key=lambda n: by_opt[n][0])
     return cost.flip_volumes(volumes, by_opt), first
+
+
+def _usd_by_option(curves, names: Sequence[str]) -> dict:
+    """``{option: usd_per_month in volume order}`` for ``names``: slices of the curves frame when
+    each option's rows are one block in volume order (how decide builds it), else filtered."""
+    import numpy as np
+
+    option = curves["option"].to_numpy()
+    volume, usd = curves["requests_per_month"].to_numpy(), curves["usd_per_month"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, option[1:] != option[:-1]]) if len(option) else []
+    ends = [*starts[1:], len(option)]
+    blocks = {option[a]: slice(a, b) for a, b in zip(starts, ends)}
+    if len(blocks) == len(starts) and all(np.all(np.diff(volume[blocks[n]]) > 0) for n in names):
+        return {n: usd[blocks[n]] for n in names}
+    return {n: curves[curves.option == n].sort_values("requests_per_month").usd_per_month.to_numpy()
+            for n in names}
 
 
 def _row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, privacy, prov) -> dict:
@@ -290,18 +309,26 @@ def _row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, privacy, prov) ->
     }
 
 
+def route_pair(rows: Sequence[Mapping]) -> tuple[Mapping, Mapping] | None:
+    """The rows (option order) a routed mix combines: the cheapest feasible API and the
+    cheapest self-hosted option with latency ok and a quality; None if either is missing."""
+    apis = [r for r in rows if r["kind"] == "api" and r["feasible"]]
+    selfs = [r for r in rows if r["kind"] != "api" and r["latency_ok"] and r["quality"] is not None]
+    if not apis or not selfs:
+        return None
+    return min(apis, key=lambda r: r["usd_per_month"]), min(selfs, key=lambda r: r["usd_per_month"])
+
+
 def _routed_row(workload, options, rows, curves, volumes, volume, f, floor):
     """The routed mix of the cheapest quality-feasible API and the cheapest latency-feasible
     self-hosted option (none for internal-only workloads)."""
     if workload.privacy == "internal-only":
         return None
     by_name = {o.name: o for o in options}
-    apis = [r for r in rows if r["kind"] == "api" and r["feasible"]]
-    selfs = [r for r in rows if r["kind"] != "api" and r["latency_ok"] and r["quality"] is not None]
-    if not apis or not selfs:
+    pair = route_pair(rows)
+    if pair is None:
         return None
-    a = min(apis, key=lambda r: r["usd_per_month"])
-    s = min(selfs, key=lambda r: r["usd_per_month"])
+    a, s = pair
     name = f"routed {f:.0%} {a['option']} / {1 - f:.0%} {s['option']}"
     rc = _routed_curves(by_name[a["option"]], by_name[s["option"]], volumes, f, name)
     usd, reps, _ = _costs_at(rc, [name], volumes, volume)[name]
@@ -315,8 +342,8 @@ def _routed_row(workload, options, rows, curves, volumes, volume, f, floor):
                         source=f"mix of {a['quality_provenance']} and {s['quality_provenance']}",
                         metric=workload.primary_metric)
     ok, reason = gate(quality=q, floor=floor, kind="routed", privacy=workload.privacy, latency_ok=True)
-    return _row(name, "routed", ok, reason, usd, volume, reps, q, True, workload.privacy,
-                rc.provenance.iloc[0]), rc
+    return (_row(name, "routed", ok, reason, usd, volume, reps, q, True, workload.privacy,
+                 rc.provenance.iloc[0]), rc, (a["option"], s["option"], f))
 
 
 # ----------------------------------------------------------------------------- portfolio
