@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("workbench.harness", "load sweep against a target: latency, throughput, telemetry"),
     "evaluate": ("workbench.evaluate", "quality of a target on a workload, with confidence intervals"),
     "report": ("workbench.report", "execute the decision notebook into reports/ (HTML + notebook)"),
-    "dashboard": ("workbench.dashboard", "serve the what-if dashboard with Voila on loopback"),
+    "dashboard": ("workbench.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),
 }
 

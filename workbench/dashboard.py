@@ -1,316 +1,57 @@
 """The what-if dashboard: ipywidgets controls over the report's own pure functions.
 
-Everything slow happens once, in :func:`load_data`: workloads, catalog, results and the
-priced options of each workload (:func:`workbench.decide.build_options`). A control change
-then builds a :class:`Scenario`, applies it to those options (:func:`apply_scenario`: instance
-price and pricing type, minimum replicas, peak factor, API price overrides) and calls
-:func:`workbench.decide.decide` — the function the report calls — over ``VOLUME_POINTS``
-log-spaced volumes. The figure (a plotly ``FigureWidget``) is updated in place in one
-``batch_update``; the placement table and the provenance panel are re-rendered as HTML.
+The model — data loaded once, a :class:`~workbench.whatif.Scenario` of control values
+applied to the priced options, :func:`workbench.decide.decide` over the volume grid, volume
+moves without deciding again — is :mod:`workbench.whatif` (its names are re-exported here).
+This module renders it: the figure (a plotly ``FigureWidget``) is updated in place in one
+``batch_update``, re-sending only the traces that changed; the placement table and the
+provenance panel are re-rendered as HTML.
 
-``workbench dashboard`` serves ``notebooks/dashboard.ipynb`` with Voila on 127.0.0.1.
+``workbench dashboard`` serves ``notebooks/dashboard.ipynb`` with Voila on 127.0.0.1
+(:mod:`workbench.dashboard_serve`; its names are re-exported here too).
 Heavy imports (ipywidgets, plotly) happen inside functions: importing this module is cheap.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import html
 import math
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from .dashboard_serve import (  # noqa: F401 — re-exported: dashboard.serve etc. keep working
+    NOTEBOOK,
+    DashboardError,
+    add_cli_arguments,
+    cli,
+    free_port,
+    serve,
+    stop,
+)
 from .errors import WorkbenchError
-from .paths import REPO_DIR
+from .whatif import (  # noqa: F401 — re-exported: the dashboard's model
+    DAYS_PER_MONTH,
+    OVERRIDE,
+    SLO_KEYS,
+    VOLUME_MAX_REQUESTS_PER_MONTH,
+    VOLUME_MIN_REQUESTS_PER_MONTH,
+    VOLUME_POINTS,
+    DashboardData,
+    Scenario,
+    _mean_tokens,
+    apply_scenario,
+    at_volume,
+    default_scenario,
+    evaluate,
+    load_data,
+    scenario_inputs,
+    scenario_workload,
+    volume_grid,
+)
 
-NOTEBOOK = REPO_DIR / "notebooks" / "dashboard.ipynb"
-VOLUME_POINTS = 200
-VOLUME_MIN_REQUESTS_PER_MONTH = 1e3
-VOLUME_MAX_REQUESTS_PER_MONTH = 1e9
-DAYS_PER_MONTH = 730 / 24  # HOURS_PER_MONTH / 24, the cost model's month
 PRICINGS = ("on-demand", "spot", "reserved")
-SLO_KEYS = ("e2el_ms", "ttft_ms", "tpot_ms")
-OVERRIDE = "assumed (set in dashboard)"
-
-
-class DashboardError(WorkbenchError, RuntimeError):
-    """The dashboard cannot start or serve; the message says what is missing."""
-
-
-# ----------------------------------------------------------------------------- data and scenario
-@dataclass
-class DashboardData:
-    """What the dashboard computes over, loaded once.
-
-    ``options`` maps a workload name to its priced options (``cost.Option``, built for the
-    workload's own SLO), ``quality`` to ``{option: decide.QualityEstimate}``,
-    ``token_profiles`` to ``{prompt_tokens_mean, output_tokens_mean, provenance}``.
-    With ``build_kw`` (catalog, results, calibration fits, pricing, ...), a workload's entries
-    are built on first use, and again once per distinct SLO when the SLO is changed (capacity
-    at SLO changes), with the report's calls: ``decide.build_options_detailed`` then
-    ``decide.quality_estimates``.
-    """
-
-    workloads: dict
-    options: dict = field(default_factory=dict)
-    token_profiles: dict = field(default_factory=dict)
-    quality: dict = field(default_factory=dict)
-    catalog: object = None
-    build_kw: dict | None = None
-    _built: dict = field(default_factory=dict, repr=False)
-
-    def ensure(self, name: str) -> None:
-        """Build the workload's options, quality and token profile if not built yet."""
-        if name in self.options or self.build_kw is None:
-            return
-        options, quality, tokens = self._build(self.workloads[name])
-        self.options[name], self.quality[name] = options, quality
-        self.token_profiles[name] = {"prompt_tokens_mean": tokens["input_tokens"],
-                                     "output_tokens_mean": tokens["output_tokens"],
-                                     "provenance": tokens["provenance"]}
-
-    def _build(self, workload) -> tuple[list, dict, dict]:
-        from . import decide
-
-        kw = dict(self.build_kw)
-        assume = kw.pop("assume_quality", None)
-        built = decide.build_options_detailed(workload, **kw)
-        quality = decide.quality_estimates(workload, built, results=kw.get("results"),
-                                           catalog=kw.get("catalog"), assume=assume)
-        return built.options, quality, built.tokens
-
-    def inputs_for(self, workload) -> tuple[list, dict]:
-        """``(options, quality)`` for the workload as given (its SLO may have been changed)."""
-        name = workload.name
-        self.ensure(name)
-        if workload.slo == self.workloads[name].slo or self.build_kw is None:
-            return self.options[name], self.quality.get(name, {})
-        key = (name, tuple(sorted(workload.slo.items())))
-        if key not in self._built:
-            self._built[key] = self._build(workload)[:2]
-        return self._built[key]
-
-
-def load_data(workloads="all", *, results_paths=None, pricing: str = "on-demand",
-              include_projected: bool = True, apis=None,
-              assume_quality: float | None = None) -> DashboardData:
-    """Load workloads, catalog, results and the roofline calibration once; each workload's
-    options are built on first use. Parameters as in notebooks/decide.ipynb (the report)."""
-    from . import decide, report, store
-    from .catalog import load_catalog
-    from .workloads import list_workloads, load_workload
-
-    names = list_workloads() if workloads in (None, "all") else (
-        [workloads] if isinstance(workloads, str) else list(workloads))
-    if not names:
-        raise DashboardError("no workloads found under data/workloads/")
-    results, catalog = store.load(results_paths), load_catalog()
-    fits, _ = report._fits(results)
-    return DashboardData(
-        workloads={n: load_workload(n) for n in names},
-        catalog=catalog,
-        build_kw={"catalog": catalog, "results": results, "fits": fits, "pricing": pricing,
-                  "apis": apis, "assume_quality": assume_quality,
-                  "candidates": decide.PROJECTED_CANDIDATES if include_projected else ()},
-    )
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """The control values: everything an architect can change in the dashboard.
-
-    ``usd_per_hour`` maps a self-hosted option to ``(pricing, usd_per_hour, provenance)``;
-    ``api_usd_per_mtok`` maps an API option to ``(input, output)`` USD per million tokens.
-    ``route_fraction``: share of requests routed to an API in a routed mix (None: no mix).
-    ``None`` elsewhere means "as the workload spec / catalog says".
-    """
-
-    workload: str
-    volume_requests_per_month: float
-    peak_factor: float
-    min_replicas: int = 1
-    quality_floor: float | None = None
-    latency_slo_ms: float | None = None
-    route_fraction: float | None = None
-    usd_per_hour: dict = field(default_factory=dict)
-    api_usd_per_mtok: dict = field(default_factory=dict)
-
-
-def default_scenario(workload) -> Scenario:
-    """The scenario the workload's spec describes: its volume, peak factor, floor and SLO."""
-    return Scenario(
-        workload=workload.name,
-        volume_requests_per_month=float(workload.daily_volume) * DAYS_PER_MONTH,
-        peak_factor=float(workload.peak_factor),
-        quality_floor=(workload.quality_floor or {}).get(workload.primary_metric),
-        latency_slo_ms=next((workload.slo[k] for k in SLO_KEYS if k in (workload.slo or {})), None),
-    )
-
-
-def volume_grid(points: int = VOLUME_POINTS, lo: float = VOLUME_MIN_REQUESTS_PER_MONTH,
-                hi: float = VOLUME_MAX_REQUESTS_PER_MONTH) -> np.ndarray:
-    """``points`` log-spaced volumes from ``lo`` to ``hi`` requests/month."""
-    return np.logspace(math.log10(lo), math.log10(hi), points)
-
-
-def scenario_workload(workload, scenario: Scenario):
-    """A copy of ``workload`` with the scenario's volume, peak factor, floor and SLO."""
-    w = copy.copy(workload)
-    w.daily_volume = scenario.volume_requests_per_month / DAYS_PER_MONTH
-    w.peak_factor = scenario.peak_factor
-    if scenario.quality_floor is not None:
-        w.quality_floor = {**(workload.quality_floor or {}),
-                           workload.primary_metric: scenario.quality_floor}
-    slo_key = next((k for k in SLO_KEYS if k in (workload.slo or {})), None)
-    if scenario.latency_slo_ms is not None and slo_key:
-        w.slo = {**workload.slo, slo_key: scenario.latency_slo_ms}
-    return w
-
-
-def apply_scenario(options: list, scenario: Scenario, token_profile: dict | None) -> list:
-    """The options with the scenario's overrides: per-instance $/h (and pricing type),
-    minimum replicas and peak factor on self-hosted options; API $/Mtok overrides on API
-    options, repriced with :func:`workbench.cost.api_usd_per_request` at the workload's mean
-    tokens per request. Overridden inputs are labelled ``OVERRIDE`` in their provenance."""
-    from . import cost
-
-    out = []
-    for o in options:
-        prov = dict(getattr(o, "provenance", None) or {})
-        if o.kind == "self-hosted":
-            changes = {"min_replicas": scenario.min_replicas, "peak_factor": scenario.peak_factor}
-            price = scenario.usd_per_hour.get(o.name)
-            if price is not None:
-                changes["usd_per_hour"] = price[1]
-                prov["usd_per_hour"] = f"{price[0]}: {price[2]}"
-            for k in ("min_replicas", "peak_factor"):
-                if getattr(o, k, changes[k]) != changes[k]:
-                    prov[k] = OVERRIDE
-            o = _replace(o, changes, prov)
-        elif o.name in scenario.api_usd_per_mtok and token_profile:
-            in_mtok, out_mtok = scenario.api_usd_per_mtok[o.name]
-            usd = cost.api_usd_per_request(
-                _mean_tokens(token_profile, "prompt"), _mean_tokens(token_profile, "output"),
-                input_usd_per_token=in_mtok / 1e6, output_usd_per_token=out_mtok / 1e6)
-            prov["usd_per_request"] = OVERRIDE
-            o = _replace(o, {"usd_per_request": float(usd)}, prov)
-        out.append(o)
-    return out
-
-
-def _fields(obj) -> set[str]:
-    return {f.name for f in dataclasses.fields(obj)}
-
-
-def _replace(option, changes: dict, provenance: dict):
-    names = _fields(option)
-    changes = {k: v for k, v in changes.items() if k in names}
-    if "provenance" in names:
-        changes["provenance"] = provenance
-    return dataclasses.replace(option, **changes)
-
-
-def _mean_tokens(profile: dict, which: str) -> float:
-    """Mean ``prompt`` or ``output`` tokens per request from ``Workload.token_profile()``."""
-    return float(profile.get(f"{which}_tokens_mean", 0.0))
-
-
-def scenario_inputs(data: DashboardData, scenario: Scenario) -> tuple:
-    """``(workload, options, quality)`` with the scenario applied: what ``decide.decide`` is given."""
-    workload = scenario_workload(data.workloads[scenario.workload], scenario)
-    options, quality = data.inputs_for(workload)
-    options = apply_scenario(options, scenario, data.token_profiles.get(scenario.workload))
-    return workload, options, quality
-
-
-def evaluate(data: DashboardData, scenario: Scenario, volumes: np.ndarray | None = None,
-             inputs: tuple | None = None):
-    """The decision for a scenario: :func:`workbench.decide.decide` (the report's function)
-    over the overridden options at the expected volume and over ``volumes`` (requests/month)."""
-    from . import decide
-
-    workload, options, quality = inputs or scenario_inputs(data, scenario)
-    return decide.decide(workload, options, volume=scenario.volume_requests_per_month,
-                         volumes=volume_grid() if volumes is None else volumes,
-                         quality=quality, route_fraction=scenario.route_fraction)
-
-
-def at_volume(decision, options: list, volume: float):
-    """``decision`` moved to another expected volume (requests/month), for a volume-only change.
-
-    What ``decide.decide`` computes over the volume grid (curves, flips, win ranges) and its
-    gates (quality, latency, privacy) do not depend on the expected volume, so they are kept;
-    each option's cost at ``volume`` comes from ``cost.monthly_cost_arrays`` (the numbers
-    ``cost.monthly_cost_curves`` holds), a routed mix's from its two options at their shares
-    of the volume, and the choice is again the cheapest feasible option. Returns None when
-    ``decide.decide`` must run again: the routed mix would now combine other options (its
-    pair is picked at the expected volume), or a row is neither an option nor the mix.
-    A routed mix's flips are interpolated on the grid of the last full decision.
-    """
-    from . import cost
-
-    index = {}
-    for i, o in enumerate(options):
-        index.setdefault(o.name, i)
-    table = decision.table
-    names = table["option"].tolist()
-    route = getattr(decision, "route", None)
-    extra = [n for n in names if n not in index]
-    if extra and (route is None or len(extra) != 1):
-        return None
-    usd_all, reps_all = cost.monthly_cost_arrays(options, [float(volume)])
-    usd = {n: float(usd_all[i, 0]) for n, i in index.items()}
-    reps = {n: None if options[i].kind == "api" else float(reps_all[i, 0]) for n, i in index.items()}
-    if extra:
-        routed = _routed_at(table, options, usd, route, float(volume))
-        if routed is None:
-            return None
-        usd[extra[0]], reps[extra[0]] = routed
-    table = table.copy()
-    table["usd_per_month"] = [usd[n] for n in names]
-    table["usd_per_request"] = [usd[n] / volume if volume else float("nan") for n in names]
-    if "replicas" in table:
-        table["replicas"] = [reps[n] for n in names]
-    order = np.lexsort((table["usd_per_month"].to_numpy(), ~table["feasible"].to_numpy(dtype=bool)))
-    table = table.take(order).reset_index(drop=True)  # as decide sorts: feasible, then cheapest
-    feas = table[table["feasible"]]
-    choice = feas["option"].iloc[0] if len(feas) else None
-    runner = feas["option"].iloc[1] if len(feas) > 1 else None
-    savings = float(feas["usd_per_month"].iloc[1] - feas["usd_per_month"].iloc[0]) if runner else None
-    return dataclasses.replace(decision, volume=float(volume), table=table, choice=choice,
-                               runner_up=runner, savings_usd_per_month=savings)
-
-
-def _routed_at(table, options: list, usd: dict, route: tuple, volume: float):
-    """``(usd_per_month, replicas)`` of the routed mix at ``volume``: API(f·V) + self((1−f)·V),
-    as ``decide`` prices it; None if ``decide.route_pair`` would now pick another pair."""
-    from . import decide
-
-    rows = {r["option"]: r for r in table.to_dict("records")}
-    pick = []
-    for o in options:
-        r = rows[o.name]
-        q = r["quality"]
-        pick.append({"option": o.name, "kind": o.kind, "feasible": bool(r["feasible"]),
-                     "latency_ok": r["latency_ok"], "usd_per_month": usd[o.name],
-                     "quality": None if q is None or (isinstance(q, float) and math.isnan(q)) else q})
-    pair = decide.route_pair(pick)
-    api_name, self_name, f = route
-    if pair is None or (pair[0]["option"], pair[1]["option"]) != (api_name, self_name):
-        return None
-    api = next(o for o in options if o.name == api_name)
-    slf = next(o for o in options if o.name == self_name)
-    usd_mix = float(api.usd_per_month(f * volume)) + float(slf.usd_per_month((1 - f) * volume))
-    return usd_mix, float(slf.replicas((1 - f) * volume))
 
 
 # ----------------------------------------------------------------------------- rendering (pure)
@@ -780,88 +521,3 @@ def build_dashboard(workload: str | None = None, *, volume_requests_per_month: f
     """Load the data once (unless given; ``load_kw`` go to :func:`load_data`) and return the
     dashboard; displaying it displays its widgets."""
     return Dashboard(data or load_data(**load_kw), workload, volume_requests_per_month)
-
-
-# ----------------------------------------------------------------------------- serving with Voila
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(notebook: Path | str = NOTEBOOK, *, port: int | None = None,
-          ready_timeout_s: float = 60.0, log=None) -> tuple[subprocess.Popen, str]:
-    """Start Voila on 127.0.0.1 serving ``notebook`` (kernel ``python3`` of this venv) in its
-    own process group; return ``(process, url)`` once the port accepts connections."""
-    notebook = Path(notebook)
-    if not notebook.is_file():
-        raise DashboardError(f"{notebook}: dashboard notebook not found")
-    port = port or free_port()
-    cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser",
-           "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
-           "--VoilaConfiguration.show_tracebacks=True"]
-    proc = subprocess.Popen(cmd, cwd=notebook.parent, stdout=log,
-                            stderr=subprocess.STDOUT if log else None, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + ready_timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DashboardError(f"voila exited with status {proc.returncode} before serving "
-                                 f"{notebook} on port {port} (is the port free? is voila installed?)")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.2)
-    stop(proc)
-    raise DashboardError(f"voila did not listen on port {port} within {ready_timeout_s:.0f} s")
-
-
-def stop(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
-    """Stop Voila and its kernels: SIGTERM to Voila's process group (it shuts its kernels
-    down), then SIGKILL to whatever is left of it and of its descendants (kernels run in
-    sessions of their own)."""
-    import psutil
-
-    try:
-        kids = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        kids = []
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout_s)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout_s)
-    _, alive = psutil.wait_procs(kids, timeout=timeout_s)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-
-
-def add_cli_arguments(parser) -> None:
-    parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--no-browser", action="store_true", help="only print the URL")
-    parser.add_argument("--notebook", default=str(NOTEBOOK), help="notebook to serve")
-
-
-def cli(args) -> int:
-    # SIGTERM (kill, timeout, a service manager) must stop Voila too: it runs in its own session
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    proc, url = serve(args.notebook, port=args.port)
-    print(f"dashboard: {url}  (Voila on loopback; Ctrl-C stops it)", flush=True)
-    if not args.no_browser:
-        import webbrowser
-
-        webbrowser.open(url)
-    try:
-        return proc.wait() or 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop(proc)

@@ -129,7 +129,7 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
     names = list_workloads() if workloads in (None, "all") else ([workloads] if isinstance(workloads, str) else list(workloads))
     results = store.load(results_paths)
     catalog = load_catalog()
-    fits, calibration = _fits(results)
+    fits, calibration = calibration_fits(results)
     decisions, built, quality, skipped = [], {}, {}, []
     for name in names:
         w = load_workload(name)
@@ -148,8 +148,10 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
 _GPU_NEEDLES = ("H100", "H200", "A100", "A10G", "L40S", "L4", "NVIDIA")
 
 
-def _fits(results):
-    """Calibration of the roofline on the stored sweeps (none: the uncalibrated defaults)."""
+def calibration_fits(results) -> tuple[dict | None, str]:
+    """``(fits, label)``: the roofline calibrated on the stored GPU load sweeps of
+    ``results`` (``workbench.calibrate.fit_all``; None: the uncalibrated defaults), and a
+    label saying which fits were used or why none was."""
     try:
         from .calibrate import fit_all, load_points
 
