@@ -58,7 +58,8 @@ class Paired:
 def paired_bootstrap(metric_a: MetricFn, metric_b: MetricFn, n_items: int, *, n_boot: int = N_BOOT,
                      alpha: float = ALPHA, seed: int = 0) -> Paired:
     """Difference d = metric_a − metric_b on the same resampled items each time.
-    p-value (two-sided) = min(1, 2 · min(P*(d ≤ 0), P*(d ≥ 0))) over the bootstrap distribution."""
+    p-value (two-sided) = min(1, 2 · min(P*(d ≤ 0), P*(d ≥ 0))) over the bootstrap distribution,
+    floored at 1/n_boot (the smallest p the resampling can resolve)."""
     all_idx = np.arange(n_items)
     diff = metric_a(all_idx) - metric_b(all_idx)
     boots = np.array([metric_a(idx) - metric_b(idx) for idx in _resamples(n_items, n_boot, seed)])
@@ -67,7 +68,8 @@ def paired_bootstrap(metric_a: MetricFn, metric_b: MetricFn, n_items: int, *, n_
     if np.all(boots == 0):
         p = 1.0
     else:
-        p = min(1.0, 2 * min(np.mean(boots <= 0), np.mean(boots >= 0)))
+        # a bootstrap of n_boot resamples cannot resolve p below 1/n_boot: report that bound, not 0
+        p = max(1.0 / len(boots), min(1.0, 2 * min(np.mean(boots <= 0), np.mean(boots >= 0))))
     return Paired(float(diff), float(lo), float(hi), float(p), "paired bootstrap", n_items)
 
 
