@@ -4,8 +4,17 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
+
+
+def pytest_configure(config):
+    # A CI job started in the background (nohup, `cmd &`) inherits SIGINT ignored, and so would
+    # every process the tests start: Ctrl-C could then not be simulated. Restore Python's handler;
+    # the processes the tests spawn get the default disposition back on exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _engine(name: str):
