@@ -2,9 +2,13 @@
 
 Timing rules (vLLM ``bench serve`` definitions, see docs/metrics.md):
 
-* ``sent_s`` is taken just before the request is written; every content chunk's time is taken
-  when its bytes come off the socket (one ``perf_counter()`` per read, before any JSON
-  parsing). Several SSE events that arrive in one read share that read's time.
+* ``sent_s`` is taken just before the request is written; every content chunk's time is the
+  time its bytes were handed over by the socket: one ``perf_counter()`` per block of payload
+  the HTTP parser feeds into the response stream (inside the event loop's socket-readable
+  callback, see :func:`_stamping_reader`), not when the reading coroutine next runs — with
+  many streams on one loop that can be milliseconds later. An event's time is that of the
+  block holding its line's last byte; events that arrive in one block share its time. Bytes
+  already buffered with the headers get the time stamping began (an upper bound).
 * A *content chunk* is an SSE event whose delta carries non-empty text (``content``,
   ``reasoning_content``/``reasoning`` for chat, ``text`` for completions). Role-only chunks,
   empty deltas, the finish chunk and the usage chunk are not content. Reasoning chunks count
@@ -17,7 +21,7 @@ llama-server ``timings.predicted_n``, else the number of content chunks (``"chun
 bound when an engine merges tokens into one chunk; llama-cpp-python sends one token per chunk
 and no usage at all when streaming). ``Response.token_source`` says which.
 
-The hot path does, per socket read, one clock reading and one C-level ``findall``; the escaped
+The hot path does, per fed block, one clock reading, and per read one C-level ``findall``; the escaped
 text pieces are joined and decoded with one ``json.loads`` per request, and only the stream's
 tail (finish, usage, errors, [DONE]) is parsed as JSON.
 """
@@ -25,6 +29,8 @@ tail (finish, usage, errors, [DONE]) is parsed as JSON.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import re
 import threading
@@ -44,6 +50,106 @@ _CHAT_TEXT = re.compile(rb'content": ?"((?:[^"\\]++|\\.)+)"')
 # with the key, to keep reasoning out of the text (slower: only for streams that reason)
 _KEYED_TEXT = re.compile(rb'(reasoning_content|reasoning|content)": ?"((?:[^"\\]++|\\.)+)"')
 _COMPLETION_TEXT = re.compile(rb'"text": ?"((?:[^"\\]++|\\.)+)"')
+
+# id(stream) -> flat [payload_end_bytes, perf_counter_s, ...] of each block fed to a stream being
+# read; filled by _stamping_reader's feed_data (StreamReader has __slots__: no room on the object).
+_STAMPS: dict[int, list] = {}
+_STAMPED_CLASS = None
+
+
+def _stamping_reader():
+    """A StreamReader subclass (same slots, so an open response's ``content.__class__`` can be
+    swapped to it) whose ``feed_data`` — called synchronously by aiohttp's HTTP parser from the
+    protocol's ``data_received`` — records (payload bytes fed so far, perf_counter()) per block."""
+    global _STAMPED_CLASS
+    if _STAMPED_CLASS is None:
+        from aiohttp.streams import StreamReader
+
+        clock, stamps_of, feed = time.perf_counter, _STAMPS.get, StreamReader.feed_data
+
+        class _StampingReader(StreamReader):
+            __slots__ = ()
+
+            def feed_data(self, data: bytes, size: int = 0) -> bool:
+                t = clock()
+                more = feed(self, data, size)
+                stamps = stamps_of(id(self))
+                if stamps is not None and data:
+                    stamps.append(self.total_bytes)
+                    stamps.append(t)
+                return more
+
+        _STAMPED_CLASS = (StreamReader, _StampingReader)
+    return _STAMPED_CLASS
+
+
+def _connector(limit: int):
+    """aiohttp's TCPConnector whose connections note ``arrived_s`` = perf_counter() at the start
+    of each ``data_received`` (the bytes just came off the socket). That times the bytes that
+    come with the headers, before the reader can start stamping (often the first token).
+    Uses the connector's protocol factory (``_factory``, there since aiohttp 3.0); without it
+    those bytes get the time stamping began."""
+    import functools
+
+    import aiohttp
+    from aiohttp.client_proto import ResponseHandler
+
+    clock = time.perf_counter
+
+    class _ArrivalHandler(ResponseHandler):
+        arrived_s = None
+
+        def data_received(self, data: bytes) -> None:
+            self.arrived_s = clock()
+            super().data_received(data)
+
+    conn = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300)
+    if isinstance(getattr(conn, "_factory", None), functools.partial) and conn._factory.func is ResponseHandler:
+        conn._factory = functools.partial(_ArrivalHandler, *conn._factory.args, **conn._factory.keywords)
+    return conn
+
+
+def _start_stamping(content, connection) -> list | None:
+    """Swap ``content`` to the stamping reader; the stamp list starts with (bytes already fed,
+    the connection's last ``arrived_s``, else now) — those bytes arrived no later than that.
+    None when the stream is not a plain StreamReader (then reads are stamped as they are read)."""
+    plain, stamping = _stamping_reader()
+    if type(content) is not plain:
+        return None
+    arrived_s = getattr(getattr(connection, "protocol", None), "arrived_s", None)
+    stamps = [content.total_bytes, arrived_s or time.perf_counter()]
+    _STAMPS[id(content)] = stamps
+    content.__class__ = stamping
+    return stamps
+
+
+def _stop_stamping(content, stamps: list | None) -> None:
+    if stamps is not None:
+        _STAMPS.pop(id(content), None)
+        content.__class__ = _STAMPED_CLASS[0]
+
+
+def _by_block(data: bytes, start_b: int, stamps: list, k: int, findall, pieces: list, times: list,
+              t_send: float, t_read: float) -> int:
+    """Texts of ``data`` (complete lines; payload bytes [start_b, start_b + len)) that span
+    several fed blocks, each line timed by the block that holds its last byte. ``k`` indexes
+    the first block ending after start_b; returns the index of the block holding the last line."""
+    n, size, pos = len(stamps), len(data), 0
+    while pos < size:
+        if k < n:
+            end, t = stamps[k] - start_b, stamps[k + 1]
+        else:  # not expected: every byte read was fed; fall back to the read time
+            end, t = size, t_read
+        cut = size if end >= size else data.rfind(b"\n", pos, end) + 1
+        if cut > pos:
+            found = findall(data[pos:cut])
+            if found:
+                pieces += found
+                times += [t - t_send] * len(found)
+            pos = cut
+        if pos < size:
+            k += 2
+    return k
 
 
 @dataclass
@@ -151,7 +257,7 @@ class Client:
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
+            connector=_connector(self._connections),
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             read_bufsize=_READ_BUFSIZE,
@@ -225,16 +331,20 @@ class Client:
             return _failed(0, f"{type(e).__name__}: {e}", sent_s, **extra)
 
     async def _read_stream(self, resp, endpoint: str, t_send: float, sent_s: float, extra: dict) -> Response:
-        """Read an SSE stream. Per read: one clock reading and one C-level ``findall`` of the
-        content texts in its complete lines; nothing else is parsed while the stream runs.
-        Afterwards only the tail — from the last content event on — is searched for usage,
-        timings, finish_reason, errors and [DONE] (engines send those at the end; an error
-        event followed by more content would go unnoticed)."""
+        """Read an SSE stream. Per read: one C-level ``findall`` of the content texts in its
+        complete lines, timed by the fed blocks that brought them (module docstring); nothing
+        else is parsed while the stream runs. Afterwards only the tail — from the last content
+        event on — is searched for usage, timings, finish_reason, errors and [DONE] (engines
+        send those at the end; an error event followed by more content would go unnoticed)."""
         import aiohttp
 
         findall = (_CHAT_TEXT if endpoint == "chat" else _COMPLETION_TEXT).findall
         clock = time.perf_counter
-        readany = resp.content.readany
+        content = resp.content
+        readany = content.readany
+        stamps = _start_stamping(content, resp.connection)
+        k = 0  # index in stamps of the first fed block not yet wholly read
+        end_b = 0  # payload bytes up to the end of the complete lines read so far
         times: list[float] = []
         pieces: list[bytes] = []
         tail: list[bytes] = []  # reads since the last one with content
@@ -246,7 +356,6 @@ class Client:
                 data = await readany()
                 if not data:
                     break
-                t = clock() - t_send  # bytes arrived: stamp before anything else
                 if buf:
                     data = buf + data
                 cut = data.rfind(b"\n") + 1
@@ -256,9 +365,25 @@ class Client:
                         continue
                 elif buf:
                     buf = b""
+                start_b, end_b = end_b, end_b + len(data)
                 if chat and not times and not wide and b'reasoning' in data:
                     wide = True  # reasoning comes before content: only checked until content starts
                     findall = _KEYED_TEXT.findall
+                if stamps is None:
+                    t = clock() - t_send
+                else:
+                    while k < len(stamps) and stamps[k] <= start_b:
+                        k += 2  # blocks wholly read before this one
+                    if k < len(stamps) and stamps[k] < end_b:  # its lines came in several blocks
+                        n = len(times)
+                        k = _by_block(data, start_b, stamps, k, findall, pieces, times, t_send, clock())
+                        if len(times) > n:
+                            last = data
+                            tail.clear()
+                        else:
+                            tail.append(data)
+                        continue
+                    t = (stamps[k + 1] if k < len(stamps) else clock()) - t_send
                 found = findall(data)
                 if found:
                     pieces += found
@@ -272,11 +397,13 @@ class Client:
             error = f"timeout after {self.timeout_s:g} s (stream cut)"
         except aiohttp.ClientError as e:
             error = f"stream cut: {type(e).__name__}: {e}"
+        finally:
+            _stop_stamping(content, stamps)
         end_s = clock() - t_send
         region = b"".join(tail)
         if last:
             keys = (b'content":', b'reasoning":') if chat else (b'"text":',)
-            start = last.rfind(b"\n", 0, max(last.rfind(k) for k in keys)) + 1
+            start = last.rfind(b"\n", 0, max(last.rfind(m) for m in keys)) + 1
             region = last[start:] + region
         if wide:  # (key, text) pairs: reasoning chunks count for TTFT/ITL, but are not the answer
             pieces = [text for key, text in pieces if key == b"content"]
@@ -423,10 +550,31 @@ def _loop_factory():
     return uvloop.new_event_loop
 
 
+@contextlib.contextmanager
+def _gc_frozen():
+    """Move every object alive now out of the garbage collector's reach (``gc.freeze()``, as
+    vLLM's ``bench serve`` does) for the duration, then back (``gc.unfreeze()``). A full
+    collection then scans only what the run itself allocated, not a notebook's whole heap:
+    such a collection stalls the event loop, and with it every chunk timestamp, for tens to
+    hundreds of ms. Objects made during the run are collected as usual; garbage frozen with
+    the rest is collected after the unfreeze (no ``gc.collect()`` first: it can take that long)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_sync(coro):
     """Run a coroutine to completion from sync code, also inside Jupyter's running loop (then
-    in a worker thread with its own loop). Ctrl-C cancels the coroutine, lets its cleanup run
+    in a worker thread with its own loop), with the heap that existed before frozen for the
+    garbage collector (:func:`_gc_frozen`). Ctrl-C cancels the coroutine, lets its cleanup run
     (rows already written stay written), and raises KeyboardInterrupt."""
+    with _gc_frozen():
+        return _run_sync(coro)
+
+
+def _run_sync(coro):
     try:
         asyncio.get_running_loop()
     except RuntimeError:
