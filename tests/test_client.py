@@ -82,6 +82,62 @@ def test_text_that_looks_like_sse_and_events_split_across_reads(fake):
     assert r.ok and r.text == big * 2 and len(r.chunk_times_s) == 2 and r.output_tokens == 2
 
 
+def test_chunk_times_are_arrival_times_when_the_reader_runs_late(fake, monkeypatch):
+    # Every read returns 100 ms after its bytes came in (a loop busy with other streams); the
+    # chunks arrive 30 ms apart, so each late read picks up several. The fake server writes its
+    # perf_counter() (the same clock) into each chunk just before writing it: every recorded
+    # time must stay close to that, while a read's time is >= 100 ms after it by construction.
+    # The first chunk comes with the headers, whose processing is made 20 ms late too (its read
+    # time would be >= 120 ms late).
+    from aiohttp import ClientResponse
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.streams import StreamReader
+
+    readany, start = StreamReader.readany, ClientResponse.start
+
+    async def late_readany(self):
+        data = await readany(self)
+        if isinstance(self._protocol, ResponseHandler):  # the client's streams, not the fake server's
+            await asyncio.sleep(0.1)
+        return data
+
+    async def late_start(self, connection):
+        out = await start(self, connection)
+        await asyncio.sleep(0.02)
+        return out
+
+    monkeypatch.setattr(StreamReader, "readany", late_readany)
+    monkeypatch.setattr(ClientResponse, "start", late_start)
+    r = one(fake.base_url, with_knobs(CHAT, chunks=5, chunk_delay_s=0.03, tokens_per_chunk=2, stamp=True))
+    assert r.ok and (r.output_tokens, r.token_source, r.finish_reason) == (10, "usage", "stop")
+    written_s = [float(s) for s in r.text.split("|") if s]
+    assert len(written_s) == len(r.chunk_times_s) == 5
+    late_ms = [(r.sent_s + t - w) * 1e3 for t, w in zip(r.chunk_times_s, written_s)]
+    assert all(0 <= ms < 60 for ms in late_ms), late_ms
+    gaps_ms = [(b - a) * 1e3 for a, b in zip(r.chunk_times_s, r.chunk_times_s[1:])]
+    assert all(g > 10 for g in gaps_ms), gaps_ms  # not one time per read
+    assert r.ttft_ms == pytest.approx(r.chunk_times_s[0] * 1e3)
+    assert r.e2el_ms == pytest.approx(r.chunk_times_s[-1] * 1e3)
+
+
+def test_lines_read_together_are_timed_by_the_block_that_brought_each():
+    import re
+
+    from workbench.client import _by_block
+
+    findall = re.compile(rb"(\w+)\n").findall
+    data = b"a\nbb\nccc\n"  # payload bytes 10..18; newlines at 11, 14 and 18
+    pieces, times = [], []
+    k = _by_block(data, 10, [12, 1.0, 15, 2.0, 19, 3.0], 0, findall, pieces, times, 0.5, 9.0)
+    assert (pieces, times, k) == ([b"a", b"bb", b"ccc"], [0.5, 1.5, 2.5], 4)
+    pieces, times = [], []  # "a" in the first block, its newline in the second: the second's time
+    k = _by_block(data, 10, [11, 1.0, 19, 3.0], 0, findall, pieces, times, 0.5, 9.0)
+    assert (pieces, times, k) == ([b"a", b"bb", b"ccc"], [2.5, 2.5, 2.5], 2)
+    pieces, times = [], []  # bytes no block accounts for get the read time
+    k = _by_block(data, 10, [12, 1.0], 0, findall, pieces, times, 0.5, 9.0)
+    assert (pieces, times) == ([b"a", b"bb", b"ccc"], [0.5, 8.5, 8.5])
+
+
 def test_max_tokens_caps_chunks_and_completions_endpoint(fake):
     r = one(fake.base_url, Request("completions", {"prompt": "Once upon a time", "max_tokens": 5}))
     assert r.ok and r.text == " tok" * 5 and r.output_tokens == 5 and r.finish_reason == "length"
