@@ -33,9 +33,10 @@ __all__ = sorted([*_PUBLIC, "__version__"])
 
 _SUBMODULES = (
     "schema", "store", "targets", "engines", "model", "hardware", "paths", "errors",
-    "client", "harness", "metrics", "telemetry", "workloads", "scorers", "stats", "evaluate",
-    "catalog", "cost", "project", "calibrate", "probe", "claims", "options", "decide",
-    "figures", "report", "dashboard", "fakeserver", "faultproxy", "gpu", "demo",
+    "client", "loadgen", "harness", "metrics", "telemetry", "workloads", "scorers", "stats",
+    "evaluate", "catalog", "cost", "project", "calibrate", "probe",
+    "claims", "options", "decide", "figures", "report", "dashboard", "fakeserver", "faultproxy",
+    "gpu", "demo",
 )
 
 
