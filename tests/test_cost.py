@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench import cost
+from workbench import breakeven, cost
 from workbench.catalog import load_catalog
 from workbench.cost import CostError, Option
 from workbench.errors import WorkbenchError
@@ -259,7 +259,7 @@ def test_envelope_pairs_skip_lines_that_never_lead():
     a = Option("a", "api", usd_per_request=1e-3)
     b = Option("b", "api", usd_per_request=5e-4, fixed_usd_per_month=100.0)
     s = Option("s", "self-hosted", capacity_rps=1e6, usd_per_hour=1.0)
-    assert cost._envelope_pairs([a, b, s], 1e7) == [(0, 1), (1, 2)]
+    assert breakeven._envelope_pairs([a, b, s], 1e7) == [(0, 1), (1, 2)]
     assert cost.crossings_requests_per_month(a, s, max_requests_per_month=1e7) == [730_000.0]
     flips = cost.flip_volumes_exact([a, b, s], max_requests_per_month=1e7)
     assert [(round(v), f, t) for v, f, t in flips] == [(200_000, "a", "b"), (1_260_000, "b", "s")]
@@ -295,7 +295,7 @@ def test_flip_volumes_exact_equals_solving_every_pair(seed):
     for _ in range(100):
         opts, vmax = _random_options(rng), float(10 ** rng.uniform(5, 9.5))
         every_pair = list(itertools.combinations(range(len(opts)), 2))
-        expected = cost._flips_among(opts, every_pair, vmax)
+        expected = breakeven._flips_among(opts, every_pair, vmax)
         assert cost.flip_volumes_exact(opts, max_requests_per_month=vmax) == expected
         flips += len(expected)
     assert flips > 30  # the sets do flip

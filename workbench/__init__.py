@@ -34,7 +34,7 @@ __all__ = sorted([*_PUBLIC, "__version__"])
 _SUBMODULES = (
     "schema", "store", "targets", "engines", "model", "hardware", "paths", "errors",
     "client", "loadgen", "harness", "metrics", "telemetry", "workloads", "scorers", "stats",
-    "evaluate", "catalog", "cost", "project", "calibrate", "probe",
+    "evaluate", "catalog", "cost", "breakeven", "envelope", "project", "calibrate", "probe",
     "claims", "options", "decide", "figures", "report", "dashboard", "fakeserver", "faultproxy",
     "gpu", "demo",
 )

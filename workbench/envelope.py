@@ -1,7 +1,7 @@
 """Which options meet on the lower envelope of piecewise-linear monthly cost curves.
 
-Pure numpy, no I/O. :func:`workbench.cost.flip_volumes_exact` solves crossings exactly, pair
-by pair (:func:`workbench.cost.crossings_requests_per_month`); solving every pair is quadratic
+Pure numpy, no I/O. :func:`workbench.breakeven.flip_volumes_exact` solves crossings exactly, pair
+by pair (:func:`workbench.breakeven.crossings_requests_per_month`); solving every pair is quadratic
 in the options and slow for a dashboard, and only pairs that meet where the cheapest option
 changes can give a flip. :func:`meeting_pairs` finds a superset of those pairs in one pass.
 
