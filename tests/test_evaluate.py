@@ -113,6 +113,18 @@ def test_retrieval_on_llamacpp_embeddings(results_root):
     _check(res, 5)
 
 
+
+@pytest.mark.engines
+def test_a_target_name_reuses_the_detached_engine(vllm_engine):
+    from workbench.engines import models_ready
+    from workbench.evaluate import _endpoint
+
+    if not vllm_engine.detached:
+        pytest.skip("no detached engine to reuse (`workbench engine start local-vllm`)")
+    with _endpoint("local-vllm") as (endpoint, t):
+        assert (endpoint.base_url, endpoint.detached, t.name) == (vllm_engine.base_url, True, "local-vllm")
+    assert models_ready(vllm_engine.base_url) is not None  # left running
+
 def test_interrupted_run_keeps_what_it_measured(results_root):
     import signal
 

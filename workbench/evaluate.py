@@ -51,8 +51,9 @@ class EvalResult:
 # --------------------------------------------------------------------------- endpoint
 @contextlib.contextmanager
 def _endpoint(target):
-    """Yield (thing run_requests accepts, Target): an Engine passed in, the detached engine
-    started with ``workbench engine start``, an external target, or an engine started here."""
+    """Yield (thing run_requests accepts, Target): an Engine passed in, used as is; an external
+    target, which starts nothing; else ``engines.serving``: the detached engine started with
+    ``workbench engine start`` (reused, left running), or one started here and stopped on exit."""
     from . import engines
     from .targets import get_target
 
@@ -63,12 +64,7 @@ def _endpoint(target):
     if not t.managed:
         yield t, t
         return
-    state = engines.detached_engine(t.name)
-    if state and state.get("ready"):
-        yield engines.Engine(target=t, base_url=state["base_url"], port=state.get("port"),
-                             version=state.get("engine_version")), t
-        return
-    with engines.running(t) as e:
+    with engines.serving(t) as e:
         yield e, t
 
 
