@@ -32,6 +32,21 @@ def _engine(stack: contextlib.ExitStack, name: str):
     return stack.enter_context(engines.serving(name))
 
 
+def _quality_target(stack: contextlib.ExitStack, name: str, engine, workload: str):
+    """The engine to evaluate ``workload`` on: for an embedding (retrieval) workload, the
+    target's embeddings variant ``<name>-embed`` when one is defined (None: skipped, said why)."""
+    from .targets import load_targets
+    from .workloads import load_workload
+
+    if load_workload(workload).task != "retrieval":
+        return engine
+    embed = f"{name}-embed"
+    if embed not in load_targets():
+        _note(f"skipped evaluate {name} on {workload}: it serves no /v1/embeddings and no {embed} target is defined")
+        return None
+    return _step(f"engine {embed}", lambda: _engine(stack, embed))
+
+
 def _step(what: str, fn):
     t0 = time.perf_counter()
     try:
@@ -78,11 +93,16 @@ def run_demo(*, requests_per_point: int = 4, items_per_workload: int = 3, max_to
                 names = []
             for name, e in live.items():
                 for w in names:
-                    def quality(e=e, w=w):
+                    target = _quality_target(stack, name, e, w)
+                    if target is None:
+                        continue
+
+                    def quality(target=target, w=w):
                         from .evaluate import evaluate as run_evaluate
 
-                        return run_evaluate(e, w, limit=items_per_workload, progress=False)
-                    _step(f"evaluate {name} on {w} ({items_per_workload} items)", quality)
+                        return run_evaluate(target, w, limit=items_per_workload, progress=False)
+                    label = getattr(getattr(target, "target", None), "name", name)
+                    _step(f"evaluate {label} on {w} ({items_per_workload} items)", quality)
     _note("report: decide notebook over live runs + data/results/ + projections")
     r = report.run_report(report_params or {})
     print(f"report ({r['seconds']:.1f} s): {r['html']}")
