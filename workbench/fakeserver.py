@@ -29,9 +29,10 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import threading
 import time
 from dataclasses import dataclass
+
+from .appthread import AppThread
 
 MODEL = "fake"
 STATE_KEY = None  # aiohttp AppKey, made on first use (aiohttp is imported lazily)
@@ -263,9 +264,7 @@ class FakeServer:
         self.app = make_app(config)
         self.state: FakeState = self.app[STATE_KEY]
         self._port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner = None
+        self._server = AppThread("fakeserver")
         self.port: int | None = None
 
     @property
@@ -276,48 +275,14 @@ class FakeServer:
         self.state.config = dataclasses.replace(self.state.config, **fields)
 
     def start(self) -> FakeServer:
-        from aiohttp import web
+        async def make_app():
+            return self.app
 
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        async def serve() -> None:
-            self._runner = web.AppRunner(self.app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", self._port)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            try:
-                self._loop.run_until_complete(serve())
-            except BaseException as e:  # reported to the starting thread
-                errors.append(e)
-                ready.set()
-                return
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fakeserver", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
+        self.port = self._server.start(make_app, self._port)
         return self
 
     def stop(self) -> None:
-        if self._loop is None:
-            return
-        loop = self._loop
-
-        async def shutdown() -> None:
-            await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(10)
-        self._loop = None
+        self._server.stop()
 
     def __enter__(self) -> FakeServer:
         return self.start()

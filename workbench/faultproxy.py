@@ -42,6 +42,8 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Self
 
+from .appthread import AppThread
+
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 
@@ -130,9 +132,7 @@ class FaultProxy:
         self.authorizations: set[str] = set()  # Authorization headers seen (in memory only; for the secrets test)
         self.port: int | None = None
         self._want_port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner = None
+        self._server = AppThread("faultproxy")
         self._session = None
         self._closing: asyncio.Event | None = None
 
@@ -273,53 +273,20 @@ class FaultProxy:
         import aiohttp
         from aiohttp import web
 
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        async def serve() -> None:
+        async def make_app():
             self._closing = asyncio.Event()
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
                                                   auto_decompress=False)
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", self._want_port)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
+            return app
 
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            try:
-                self._loop.run_until_complete(serve())
-            except BaseException as e:  # noqa: BLE001 (reported to the starting thread)
-                errors.append(e)
-                ready.set()
-                return
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="faultproxy", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
+        self.port = self._server.start(make_app, self._want_port, shutdown_timeout=2.0)
         return self
 
     def stop(self) -> None:
-        if self._loop is None:
-            return
-        loop = self._loop
-
-        async def shutdown() -> None:
-            self._closing.set()  # release stalled streams
-            await self._runner.cleanup()
-            await self._session.close()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(15)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(10)
-        self._loop = None
+        # release stalled streams, stop serving, then close the upstream session
+        self._server.stop(before=self._closing.set, after=lambda: self._session.close(), timeout_s=15)
 
     def __enter__(self) -> Self:
         return self.start()
