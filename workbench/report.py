@@ -50,6 +50,16 @@ def setup_notebook() -> None:
     pd.set_option("display.max_columns", 40)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", 80)
+    pd.set_option("display.float_format", _readable_float)
+
+
+def _readable_float(x: float) -> str:
+    """Thousands separators for volumes and dollars, significant digits for small prices."""
+    if x != x:  # NaN: nothing to show (e.g. no feasible option)
+        return "—"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
 
 
 def show_decision(decision) -> None:
