@@ -115,15 +115,20 @@ def test_retrieval_on_llamacpp_embeddings(results_root):
 
 
 @pytest.mark.engines
-def test_a_target_name_reuses_the_detached_engine(vllm_engine):
-    from workbench.engines import models_ready
+def test_a_target_name_reuses_the_detached_engine(tmp_path, monkeypatch):
+    from workbench import engines
     from workbench.evaluate import _endpoint
 
-    if not vllm_engine.detached:
-        pytest.skip("no detached engine to reuse (`workbench engine start local-vllm`)")
-    with _endpoint("local-vllm") as (endpoint, t):
-        assert (endpoint.base_url, endpoint.detached, t.name) == (vllm_engine.base_url, True, "local-vllm")
-    assert models_ready(vllm_engine.base_url) is not None  # left running
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path))  # engine state of this test only
+    detached = engines.start_engine("local-llamacpp", detach=True)  # as `workbench engine start`
+    try:
+        with _endpoint("local-llamacpp") as (endpoint, t):
+            assert (endpoint.base_url, endpoint.detached, endpoint.pid, t.name) == (
+                detached.base_url, True, detached.pid, "local-llamacpp")
+        assert engines.models_ready(detached.base_url, timeout=30) is not None  # left running
+    finally:
+        assert engines.stop_detached("local-llamacpp")
+
 
 def test_interrupted_run_keeps_what_it_measured(results_root):
     import signal
