@@ -24,11 +24,11 @@ def test_label():
     assert label(1, 7.0) == "projected (calibrated on 1 run, median error 7%)"
 
 
-def _write_run(root, *, engine="vllm", target="local-vllm", dtype="float32", points):
+def _write_run(root, *, engine="vllm", target="local-vllm", dtype="float32", points, params=None):
     """A load run whose requests reproduce given (concurrency, ttft_ms, e2el_ms, out) exactly."""
     with RunWriter(kind="load", target=target, engine=engine, model="SmolLM2-135M-Instruct",
                    hardware="AMD EPYC", root=root, host={"cpu_model": "AMD EPYC"}, dtype=dtype,
-                   hardware_count=1) as run:
+                   hardware_count=1, **({"params": params} if params else {})) as run:
         rid = 0
         for conc, ttft, e2el, out, n_in in points:
             for i in range(conc + 1):
@@ -68,6 +68,23 @@ def test_prompt_tokens_filled_from_the_same_load_point(tmp_path):
                points=[(1, 80.0, 500.0, 11, None)])
     p = load_points(load(tmp_path))
     assert list(p.sort_values("engine")["prompt_tokens"]) == [50, 50]
+
+
+def test_prompt_tokens_are_borrowed_only_from_a_run_of_the_same_prompts(tmp_path):
+    # vLLM sweeps of 40- and 600-token prompts (68 and 628 tokens with the chat template), and
+    # a llama.cpp sweep of the 40-token prompts, which reports no prompt tokens: it must get 68,
+    # not the median over every vLLM run at concurrency=1 ((68 + 628) / 2 = 348)
+    def params(n_in):
+        return {"input_tokens": n_in, "seed": 0, "content": "synthetic"}
+
+    _write_run(tmp_path, points=[(1, 100.0, 1100.0, 11, 68)], params=params(40))
+    _write_run(tmp_path, points=[(1, 900.0, 1900.0, 11, 628)], params=params(600))
+    llama = _write_run(tmp_path, engine="llamacpp", target="local-llamacpp", dtype="Q4_1",
+                       points=[(1, 80.0, 500.0, 11, None)], params=params(40))
+    p = load_points(load(tmp_path))
+    assert len(p) == 3
+    assert p.loc[p["run_id"] == llama, "prompt_tokens"].item() == 68
+    assert sorted(p.loc[p["engine"] == "vllm", "prompt_tokens"]) == [68, 628]
 
 
 def _synthetic_points(eff: Efficiency, cell: Cell) -> pd.DataFrame:

@@ -71,19 +71,33 @@ def load_points(results, kinds=("load", "gpu-load")):
     # and drain of a short sweep, where Σ tokens / window is not.
     df["request_throughput"] = df["concurrency"] / (df["e2el_ms"] / 1e3)
     df["output_tokens_per_s"] = df["request_throughput"] * df["output_tokens"]
-    return _fill_prompt_tokens(df)
+    return _fill_prompt_tokens(df, runs)
 
 
-def _fill_prompt_tokens(df):
+def _fill_prompt_tokens(df, runs=None):
     """llama-cpp-python streams no usage: a point without prompt tokens takes them from a point of
-    the same model and load point in another run (the same prompts), else stays NaN (skipped)."""
-    known = df.dropna(subset=["prompt_tokens"]).groupby(["model", "load_point"])["prompt_tokens"].median()
-    missing = df["prompt_tokens"].isna()
-    for i in df.index[missing]:
-        key = (df.at[i, "model"], df.at[i, "load_point"])
+    the same model, load point and prompts — the same requested ``input_tokens``, ``seed`` and
+    ``content`` in the run's params (synthetic prompts are drawn from these) — in another run,
+    else stays NaN (skipped). Without the params in the key, a llama.cpp sweep of 40-token
+    prompts would borrow the tokens of a 600-token vLLM sweep at the same concurrency."""
+    df = df.copy()
+    df["_prompts"] = df["run_id"].map(_prompt_key(runs)) if runs is not None else None
+    df["_prompts"] = df["_prompts"].fillna("")
+    known = df.dropna(subset=["prompt_tokens"]).groupby(["model", "_prompts", "load_point"])["prompt_tokens"].median()
+    for i in df.index[df["prompt_tokens"].isna()]:
+        key = (df.at[i, "model"], df.at[i, "_prompts"], df.at[i, "load_point"])
         if key in known.index:
             df.at[i, "prompt_tokens"] = known[key]
-    return df.dropna(subset=["prompt_tokens"]).reset_index(drop=True)
+    return df.drop(columns="_prompts").dropna(subset=["prompt_tokens"]).reset_index(drop=True)
+
+
+def _prompt_key(runs) -> dict:
+    """run_id → a key naming the prompts a run sent: its params' input_tokens, seed, content."""
+    out = {}
+    for rid, params in zip(runs["run_id"], runs["params"] if "params" in runs else [None] * len(runs)):
+        p = params if isinstance(params, dict) else {}
+        out[rid] = "|".join(str(p.get(k)) for k in ("input_tokens", "seed", "content"))
+    return out
 
 
 def _conc(load_point: str) -> int:
