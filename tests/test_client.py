@@ -123,7 +123,7 @@ def test_chunk_times_are_arrival_times_when_the_reader_runs_late(fake, monkeypat
 def test_lines_read_together_are_timed_by_the_block_that_brought_each():
     import re
 
-    from workbench.client import _by_block
+    from workbench.stamping import texts_by_block as _by_block
 
     findall = re.compile(rb"(\w+)\n").findall
     data = b"a\nbb\nccc\n"  # payload bytes 10..18; newlines at 11, 14 and 18

@@ -36,7 +36,7 @@ _SUBMODULES = (
     "client", "loadgen", "harness", "metrics", "telemetry", "workloads", "scorers", "stats",
     "evaluate", "catalog", "cost", "breakeven", "envelope", "project", "calibrate", "probe",
     "claims", "options", "decide", "figures", "report", "dashboard", "fakeserver", "faultproxy",
-    "appthread", "gpu", "demo", "whatif", "dashboard_serve",
+    "appthread", "stamping", "gpu", "demo", "whatif", "dashboard_serve",
 )
 
 

@@ -5,7 +5,7 @@ Timing rules (vLLM ``bench serve`` definitions, see docs/metrics.md):
 * ``sent_s`` is taken just before the request is written; every content chunk's time is the
   time its bytes were handed over by the socket: one ``perf_counter()`` per block of payload
   the HTTP parser feeds into the response stream (inside the event loop's socket-readable
-  callback, see :func:`_stamping_reader`), not when the reading coroutine next runs — with
+  callback, see :mod:`workbench.stamping`), not when the reading coroutine next runs — with
   many streams on one loop that can be milliseconds later. An event's time is that of the
   block holding its line's last byte; events that arrive in one block share its time. Bytes
   already buffered with the headers get the time stamping began (an upper bound).
@@ -39,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .stamping import arrival_connector, start_stamping, stop_stamping, texts_by_block
+
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
 _READ_BUFSIZE = 1 << 20  # aiohttp's 64 KiB default starves long streams (vllm #39963)
 
@@ -50,107 +52,6 @@ _CHAT_TEXT = re.compile(rb'content": ?"((?:[^"\\]++|\\.)+)"')
 # with the key, to keep reasoning out of the text (slower: only for streams that reason)
 _KEYED_TEXT = re.compile(rb'(reasoning_content|reasoning|content)": ?"((?:[^"\\]++|\\.)+)"')
 _COMPLETION_TEXT = re.compile(rb'"text": ?"((?:[^"\\]++|\\.)+)"')
-
-# id(stream) -> flat [payload_end_bytes, perf_counter_s, ...] of each block fed to a stream being
-# read; filled by _stamping_reader's feed_data (StreamReader has __slots__: no room on the object).
-_STAMPS: dict[int, list] = {}
-_STAMPED_CLASS = None
-
-
-def _stamping_reader():
-    """A StreamReader subclass (same slots, so an open response's ``content.__class__`` can be
-    swapped to it) whose ``feed_data`` — called synchronously by aiohttp's HTTP parser from the
-    protocol's ``data_received`` — records (payload bytes fed so far, perf_counter()) per block."""
-    global _STAMPED_CLASS
-    if _STAMPED_CLASS is None:
-        from aiohttp.streams import StreamReader
-
-        clock, stamps_of, feed = time.perf_counter, _STAMPS.get, StreamReader.feed_data
-
-        class _StampingReader(StreamReader):
-            __slots__ = ()
-
-            def feed_data(self, data: bytes, size: int = 0) -> bool:
-                t = clock()
-                more = feed(self, data, size)
-                stamps = stamps_of(id(self))
-                if stamps is not None and data:
-                    stamps.append(self.total_bytes)
-                    stamps.append(t)
-                return more
-
-        _STAMPED_CLASS = (StreamReader, _StampingReader)
-    return _STAMPED_CLASS
-
-
-def _connector(limit: int):
-    """aiohttp's TCPConnector whose connections note ``arrived_s`` = perf_counter() at the start
-    of each ``data_received`` (the bytes just came off the socket). That times the bytes that
-    come with the headers, before the reader can start stamping (often the first token).
-    Uses the connector's protocol factory (``_factory``, there since aiohttp 3.0); without it
-    those bytes get the time stamping began."""
-    import functools
-
-    import aiohttp
-    from aiohttp.client_proto import ResponseHandler
-
-    clock = time.perf_counter
-
-    class _ArrivalHandler(ResponseHandler):
-        arrived_s = None
-
-        def data_received(self, data: bytes) -> None:
-            self.arrived_s = clock()
-            super().data_received(data)
-
-    conn = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300)
-    if isinstance(getattr(conn, "_factory", None), functools.partial) and conn._factory.func is ResponseHandler:
-        conn._factory = functools.partial(_ArrivalHandler, *conn._factory.args, **conn._factory.keywords)
-    return conn
-
-
-def _start_stamping(content, connection) -> list | None:
-    """Swap ``content`` to the stamping reader; the stamp list starts with (bytes already fed,
-    the connection's last ``arrived_s``, else now) — those bytes arrived no later than that.
-    None when the stream is not a plain StreamReader (then reads are stamped as they are read)."""
-    plain, stamping = _stamping_reader()
-    if type(content) is not plain:
-        return None
-    arrived_s = getattr(getattr(connection, "protocol", None), "arrived_s", None)
-    stamps = [content.total_bytes, arrived_s or time.perf_counter()]
-    _STAMPS[id(content)] = stamps
-    content.__class__ = stamping
-    return stamps
-
-
-def _stop_stamping(content, stamps: list | None) -> None:
-    if stamps is not None:
-        _STAMPS.pop(id(content), None)
-        content.__class__ = _STAMPED_CLASS[0]
-
-
-def _by_block(data: bytes, start_b: int, stamps: list, k: int, findall, pieces: list, times: list,
-              t_send: float, t_read: float) -> int:
-    """Texts of ``data`` (complete lines; payload bytes [start_b, start_b + len)) that span
-    several fed blocks, each line timed by the block that holds its last byte. ``k`` indexes
-    the first block ending after start_b; returns the index of the block holding the last line."""
-    n, size, pos = len(stamps), len(data), 0
-    while pos < size:
-        if k < n:
-            end, t = stamps[k] - start_b, stamps[k + 1]
-        else:  # not expected: every byte read was fed; fall back to the read time
-            end, t = size, t_read
-        cut = size if end >= size else data.rfind(b"\n", pos, end) + 1
-        if cut > pos:
-            found = findall(data[pos:cut])
-            if found:
-                pieces += found
-                times += [t - t_send] * len(found)
-            pos = cut
-        if pos < size:
-            k += 2
-    return k
-
 
 @dataclass
 class Request:
@@ -257,7 +158,7 @@ class Client:
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         self._session = aiohttp.ClientSession(
-            connector=_connector(self._connections),
+            connector=arrival_connector(self._connections),
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             read_bufsize=_READ_BUFSIZE,
@@ -342,7 +243,7 @@ class Client:
         clock = time.perf_counter
         content = resp.content
         readany = content.readany
-        stamps = _start_stamping(content, resp.connection)
+        stamps = start_stamping(content, resp.connection)
         k = 0  # index in stamps of the first fed block not yet wholly read
         end_b = 0  # payload bytes up to the end of the complete lines read so far
         times: list[float] = []
@@ -376,7 +277,7 @@ class Client:
                         k += 2  # blocks wholly read before this one
                     if k < len(stamps) and stamps[k] < end_b:  # its lines came in several blocks
                         n = len(times)
-                        k = _by_block(data, start_b, stamps, k, findall, pieces, times, t_send, clock())
+                        k = texts_by_block(data, start_b, stamps, k, findall, pieces, times, t_send, clock())
                         if len(times) > n:
                             last = data
                             tail.clear()
@@ -398,7 +299,7 @@ class Client:
         except aiohttp.ClientError as e:
             error = f"stream cut: {type(e).__name__}: {e}"
         finally:
-            _stop_stamping(content, stamps)
+            stop_stamping(content, stamps)
         end_s = clock() - t_send
         region = b"".join(tail)
         if last:
