@@ -14,6 +14,7 @@ Heavy imports (ipywidgets, plotly) happen inside functions: importing this modul
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import math
@@ -276,8 +277,7 @@ class Dashboard:
         wl, opts = self.data.workloads[name], self.data.options[name]
         d = default_scenario(wl)
         self._usd_per_hour, self._api_usd_per_mtok = {}, {}
-        self._quiet = True
-        try:
+        with self._quietly():
             self.workload.value = name
             self.volume.value = volume_requests_per_month or d.volume_requests_per_month
             self.peak_factor.value, self.min_replicas.value = d.peak_factor, 1
@@ -295,8 +295,6 @@ class Dashboard:
                 dropdown.value = names[0] if names else None  # ipywidgets 8 selects nothing
             self._show_instance()
             self._show_api()
-        finally:
-            self._quiet = False
         self.update()
 
     def _self_hosted(self, name):
@@ -357,6 +355,15 @@ class Dashboard:
             usd_per_hour=dict(self._usd_per_hour),
             api_usd_per_mtok=dict(self._api_usd_per_mtok))
 
+    @contextlib.contextmanager
+    def _quietly(self):
+        """Set widgets without their callbacks recomputing (one update follows, by the caller)."""
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+
     # -- handlers
     def _on_change(self, _change=None) -> None:
         if not self._quiet:
@@ -369,11 +376,8 @@ class Dashboard:
     def _on_instance(self, _change) -> None:
         if self._quiet:
             return
-        self._quiet = True
-        try:
+        with self._quietly():
             self._show_instance()
-        finally:
-            self._quiet = False
 
     def _on_pricing(self, change) -> None:
         """A pricing type picks the catalog's price for the instance (the user may edit it)."""
@@ -391,11 +395,8 @@ class Dashboard:
         label = (f"published ({row.get('source', '')}; as of {row.get('as_of', '')}"
                  f"{'' if row.get('verified') else ', unverified'})")
         self._usd_per_hour[name] = (change["new"], float(row["usd_per_hour"]), label)
-        self._quiet = True
-        try:
+        with self._quietly():
             self.usd_per_hour.value = float(row["usd_per_hour"])
-        finally:
-            self._quiet = False
         self.update()
 
     def _on_usd_per_hour(self, change) -> None:
@@ -407,11 +408,8 @@ class Dashboard:
     def _on_api(self, _change) -> None:
         if self._quiet:
             return
-        self._quiet = True
-        try:
+        with self._quietly():
             self._show_api()
-        finally:
-            self._quiet = False
 
     def _on_api_price(self, _change) -> None:
         if self._quiet or self.api.value is None:
