@@ -187,6 +187,12 @@ def synthetic_tokenizer(vocab_size: int):
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>",
                                    eos_token="</s>", pad_token="<pad>")
     fast.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    # transformers serve parses replies of some model types (qwen2 among them) with a response
+    # template whose anchor ("<|im_start|>assistant\n") this chat template never writes; without
+    # the anchor the parser streams the whole decoded prompt as a first content chunk, before any
+    # token is generated (a TTFT of 3 ms on the H100). This template anchors at the prompt's end:
+    # content is only what the model generates, for every model type.
+    fast.response_template = {"start_anchor_pattern": r"\Z", "fields": {"content": {"content": "text"}}}
     return fast
 
 
@@ -209,7 +215,31 @@ def save_checkpoint(model, out_dir: str | Path) -> Path:
     model.generation_config = fixed_length_generation_config()
     model.save_pretrained(out)
     synthetic_tokenizer(int(model.config.vocab_size)).save_pretrained(out)
+    _pin_tokenizer_class(out)
     return out
+
+
+def _pin_tokenizer_class(checkpoint: Path) -> None:
+    """Make ``AutoTokenizer`` load the synthetic word-level tokenizer for every model type.
+
+    transformers 5 ignores a checkpoint's ``tokenizer_class`` for model types it lists as having
+    wrong hub classes (qwen2 among them) and loads its own class (Qwen2Tokenizer), which turns
+    any prompt into zero tokens here: the server's batch is empty and its worker dies. An
+    ``auto_map`` entry takes the tokenizer out of that rule (it is never executed as remote
+    code: the serving process does not trust remote code). Checked by reloading."""
+    from transformers import AutoTokenizer
+
+    cfg_path = checkpoint / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg["auto_map"] = {"AutoTokenizer": [None, cfg.get("tokenizer_class") or "TokenizersBackend"]}
+    cfg_path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+    tok = AutoTokenizer.from_pretrained(checkpoint)
+    ids = tok("t5 t6")["input_ids"]
+    if ids != [5, 6] or not getattr(tok, "response_template", None):
+        raise GpuBenchError(f"the synthetic tokenizer saved in {checkpoint} reloads as a different tokenizer "
+                            f"('t5 t6' → {ids}, expected [5, 6]; response template "
+                            f"{getattr(tok, 'response_template', None)!r}): the server would see empty prompts "
+                            "or echo them as output")
 
 
 def random_prompts(n: int, input_tokens: int, vocab_size: int, seed: int = 0) -> list[list[int]]:
@@ -294,6 +324,31 @@ def _health(base: str) -> bool:
         return False
 
 
+def _first_request(base: str, model: str, log_path: Path) -> None:
+    """One short chat completion before any measuring: a server that answers /health but cannot
+    generate (its batching worker died) would otherwise fail every request of the sweep."""
+    import urllib.error
+    import urllib.request
+
+    from .engines import log_tail
+
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "t5 t6 t7"}],
+                       "max_tokens": 2, "stream": False}).encode()
+    req = urllib.request.Request(base + "/v1/chat/completions", data=body,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            reply = json.loads(r.read())
+        problem = None if reply.get("choices") else f"no choices in {str(reply)[:300]}"
+    except urllib.error.HTTPError as e:
+        problem = f"HTTP {e.code}: {e.read()[:300]!r}"
+    except (OSError, ValueError) as e:
+        problem = f"{type(e).__name__}: {e}"
+    if problem:
+        raise GpuBenchError(f"transformers serve is up but a first 2-token request failed ({problem}); "
+                            f"log {log_path}:\n" + log_tail(log_path, 30))
+
+
 @contextlib.contextmanager
 def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_dir: str | Path,
           cb_args: dict | None = None, extra_pythonpath: str | None = None, timeout_s: float = 600.0,
@@ -324,6 +379,7 @@ def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_di
                 raise GpuBenchError(f"transformers serve not ready after {timeout_s:g} s; log {log_path}:\n"
                                     + log_tail(log_path, 30))
             time.sleep(0.5)
+        _first_request(base, str(checkpoint), log_path)
         target = Target(name=f"transformers-{name}", engine="external", model=str(checkpoint),
                         base_url=base + "/v1", strict=True, capabilities={},
                         deployment=Deployment(kind="self-hosted", accelerator=accelerator, count=1,
