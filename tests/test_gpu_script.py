@@ -69,6 +69,28 @@ def test_roofline_bound_at_batch_one_is_bandwidth_over_weight_bytes():
     assert p["output_tokens_per_s"] == pytest.approx(3.35e12 / bytes_per_token, rel=0.02)
 
 
+def test_roofline_bound_prefills_a_batch_in_one_pass():
+    """The bound must be an upper bound for an engine that batches prefills: B prompts read the
+    weights once, not B times. Same at concurrency 1; far higher for a 256-prompt batch of
+    Mixtral (17 of 32 layers, as measured on the H100), whose one-by-one prefills each read
+    every expert."""
+    from dataclasses import replace
+
+    from workbench.project import Arch, Efficiency, Hardware, make_cell, serving_point
+
+    h100 = Hardware.from_catalog("H100-SXM")
+    for name, layers in (("Llama-3-8B", None), ("Mixtral-8x7B", 17)):
+        cfg = gpu.hf_config(gpu.arch_spec(name), layers=layers).to_dict()
+        one = gpu.roofline_point(cfg, h100, "bfloat16", 112, 50, 1)["output_tokens_per_s"]
+        batch = gpu.roofline_point(cfg, h100, "bfloat16", 112, 50, 256)
+        serial_cell = make_cell(Arch.from_hf_config(cfg), h100, "bfloat16", eff=Efficiency(1.0, 1.0, 0.0),
+                                max_batch=256, mem_util=1.0)
+        serial = serving_point(serial_cell, 112, 50, 256)["output_tokens_per_s"]
+        batched = serving_point(replace(serial_cell, batched_prefill=True), 112, 50, 1)["output_tokens_per_s"]
+        assert batched == pytest.approx(one)
+        assert batch["output_tokens_per_s"] > serial * 1.5, name
+
+
 # ------------------------------------------------------------------ transformers pieces (CPU, small)
 def test_architectures_build_with_published_parameter_counts():
     torch = pytest.importorskip("torch")
@@ -91,6 +113,32 @@ def test_synthetic_tokenizer_is_one_token_per_word_and_harness_prompts_match():
     for target in (24, 100, 143):
         text = synthetic_requests(1, gpu.harness_input_tokens(target))[0].body["messages"][0]["content"]
         assert len(tok(text)["input_ids"]) == target
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "mixtral"])
+def test_saved_checkpoint_reloads_its_own_tokenizer_for_every_model_type(tmp_path, family):
+    """transformers 5 loads Qwen2Tokenizer for any qwen2 checkpoint (it distrusts hub classes of
+    that type), which turned every prompt into zero tokens and killed the server's batching
+    worker on the H100; and the server's qwen2 reply parser echoed the whole prompt as a first
+    content chunk (TTFT 3 ms). The checkpoint must reload as the word-level tokenizer, and a reply
+    parser built from it must stream generated text only."""
+    pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = {**gpu.TINY_LLAMA, "name": f"tiny-{family}", "family": family}
+    if family == "mixtral":
+        spec.update(experts=4, experts_per_token=2)
+    model, _ = gpu.build_random_model(gpu.hf_config(spec), device="cpu", dtype="float32")
+    out = gpu.save_checkpoint(model, tmp_path / family)
+    tok = AutoTokenizer.from_pretrained(out)
+    assert tok("t5 t6 hello")["input_ids"] == [5, 6, 0]
+    assert AutoModelForCausalLM.from_pretrained(out).config.model_type == family
+    serving = pytest.importorskip("transformers.cli.serving.utils")
+    parser = serving.ResponseParser(serving.get_response_template(tok, model), prefix=tok.decode([5, 6, 7]))
+    streamed = serving.response_events_to_chunks(parser.initial_events)
+    for piece in ("t35", " t266"):
+        streamed += serving.response_events_to_chunks(parser.feed(piece))
+    assert streamed == ["t35", " t266"]
 
 
 def test_annotate_run_merges_params_and_summary(tmp_path):

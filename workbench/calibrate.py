@@ -65,13 +65,21 @@ def load_points(results, kinds=("load", "gpu-load")):
             "output_tokens": g["output_tokens"].astype(float).mean(),
             "window_output_tokens_per_s": g["output_tokens"].sum() / window_s if window_s > 0 else float("nan"),
             "tpot_ms": g["tpot_ms"].mean(), "ttft_ms": g["ttft_ms"].mean(), "e2el_ms": g["e2el_ms"].mean(),
+            "layers": _run_layers(m.get("params")),
         })
-    df = pd.DataFrame(rows, columns=cols + ["window_output_tokens_per_s"])
+    df = pd.DataFrame(rows, columns=cols + ["window_output_tokens_per_s", "layers"])
     # closed loop, steady state (Little's law): requests/s = C / mean E2EL. Robust to the ramp
     # and drain of a short sweep, where Σ tokens / window is not.
     df["request_throughput"] = df["concurrency"] / (df["e2el_ms"] / 1e3)
     df["output_tokens_per_s"] = df["request_throughput"] * df["output_tokens"]
     return _fill_prompt_tokens(df, runs)
+
+
+def _run_layers(params) -> float:
+    """Layers the measured model really had, when a run built fewer than its architecture's
+    (``params.layers`` of the GPU sweep, e.g. Mixtral-8x7B with 17 of 32 to fit 80 GB); else NaN."""
+    layers = (params or {}).get("layers") if isinstance(params, dict) else None
+    return float(layers) if layers else float("nan")
 
 
 def _fill_prompt_tokens(df, runs=None):
@@ -144,7 +152,11 @@ def cell_for(point: dict, eff: Efficiency | None = None, hardware: Hardware | No
         dtype = _target_dtype(point.get("target")) or "bf16"
     hw = hardware or hardware_for(point["hardware"], point.get("hardware_count"))
     kv = "fp32" if hw.is_cpu and str(dtype).lower() in ("float32", "fp32") else "bf16"
-    return Cell(arch=arch_for(point["model"]), hardware=hw, quant=quant(dtype), kv_dtype=kv,
+    arch = arch_for(point["model"])
+    layers = point.get("layers")
+    if layers and not _isnan(layers) and int(layers) != arch.layers:
+        arch = replace(arch, layers=int(layers))  # the model as measured, not as published
+    return Cell(arch=arch, hardware=hw, quant=quant(dtype), kv_dtype=kv,
                 eff=eff or Efficiency(), max_batch=MAX_BATCH.get(point.get("engine"), 256))
 
 
@@ -187,7 +199,10 @@ def fit_points(cells: list[Cell], points: list[dict]) -> Efficiency:
         return _residuals(cells, points, Efficiency(math.exp(x[0]), math.exp(x[1]), x[2]))
 
     best = None
-    lo, hi = [math.log(0.01), math.log(0.005), 0.0], [math.log(4.0), math.log(1.0), 1.0]
+    # a GPU cannot read memory faster than its datasheet bandwidth (mbu ≤ 1); a CPU's probed
+    # bandwidth (workbench.probe) misses its caches, so its fitted mbu may exceed 1
+    mbu_max = 4.0 if all(c.hardware.is_cpu for c in cells) else 1.0
+    lo, hi = [math.log(0.01), math.log(0.005), 0.0], [math.log(mbu_max), math.log(1.0), 1.0]
     for x0 in ([math.log(0.5), math.log(0.3), 0.005], [math.log(0.2), math.log(0.05), 0.02],
                [math.log(1.0), math.log(0.6), 0.0005]):
         r = least_squares(f, np.array(x0), bounds=(lo, hi), x_scale=[1.0, 1.0, 0.01], loss="soft_l1", f_scale=0.3)

@@ -207,3 +207,48 @@ def portfolio_bars(portfolio):
                       xaxis_title="workload", template="plotly_white")
     fig.update_yaxes(type="log")
     return fig
+
+
+def gpu_sweep(points):
+    """Measured output tokens/s vs concurrency per architecture on the GPU (solid), the roofline
+    bound at each point (dashed, projected), the offline ``generate_batch`` ceiling (a star at
+    its batch size), and below, the % of the bound reached. ``points``: the DataFrame of
+    :func:`workbench.report.gpu_measurements`."""
+    from plotly.subplots import make_subplots
+
+    go = _go()
+    if not len(points):
+        fig = go.Figure()
+        fig.update_layout(title="GPU sweeps: none stored (benchmarks/gpu/README.md)", template="plotly_white")
+        return fig
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35],
+                        subplot_titles=("Output tokens/s: measured vs roofline bound", "% of the roofline bound"))
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+    for i, (arch, g) in enumerate(points.groupby("arch", sort=True)):
+        color = palette[i % len(palette)]
+        layers = g["layers"].iloc[0]
+        name = arch if not layers or layers.split(" of ")[0] == layers.split(" of ")[-1] else f"{arch} ({layers} layers)"
+        srv = g[g.stage == "served"].sort_values("concurrency")
+        off = g[g.stage != "served"]
+        fig.add_trace(go.Scatter(x=srv.concurrency.tolist(), y=srv.output_tokens_per_s.tolist(), mode="lines+markers",
+                                 name=f"{name} [measured]", line={"color": color}, legendgroup=arch,
+                                 meta={"arch": arch, "provenance": "measured"}), row=1, col=1)
+        fig.add_trace(go.Scatter(x=srv.concurrency.tolist(), y=srv.bound_output_tokens_per_s.tolist(), mode="lines",
+                                 name=f"{name} bound [projected]", line={"color": color, "dash": "dash"},
+                                 legendgroup=arch, meta={"arch": arch, "provenance": "projected"}), row=1, col=1)
+        if len(off):
+            fig.add_trace(go.Scatter(x=off.concurrency.tolist(), y=off.output_tokens_per_s.tolist(), mode="markers",
+                                     marker={"symbol": "star", "size": 12, "color": color},
+                                     name=f"{name} offline ceiling [measured]", legendgroup=arch,
+                                     meta={"arch": arch, "provenance": "measured"}), row=1, col=1)
+        fig.add_trace(go.Scatter(x=g.sort_values("concurrency").concurrency.tolist(),
+                                 y=g.sort_values("concurrency").pct_of_bound.tolist(), mode="lines+markers",
+                                 line={"color": color}, name=f"{name} % of bound", legendgroup=arch,
+                                 showlegend=False, meta={"arch": arch}), row=2, col=1)
+    gpu = points.gpu.dropna().iloc[0] if points.gpu.notna().any() else "GPU"
+    fig.update_xaxes(type="log", title_text="Concurrent requests (offline: batch size)", row=2, col=1)
+    fig.update_yaxes(type="log", title_text=METRICS["output_tokens_per_s"].title, row=1, col=1)
+    fig.update_yaxes(title_text="% of bound", rangemode="tozero", row=2, col=1)
+    fig.update_layout(title=f"Random-weight models on {gpu} (transformers continuous batching) [measured]",
+                      height=700, template="plotly_white")
+    return fig

@@ -425,18 +425,19 @@ def projection_hardware(host: dict, cpu_cores: int = 1):
     return cpu_hardware(cores=cpu_cores)
 
 
-BOUND_LABEL = "roofline bound (100% of peak bandwidth and compute, no overhead)"
+BOUND_LABEL = "roofline bound (100% of peak bandwidth and compute, no overhead, a batch's prompts prefilled in one pass)"
 
 
 def roofline_point(config: dict, hardware, dtype: str, input_tokens: float, output_tokens: float,
                    concurrency: int) -> dict:
     """:func:`workbench.project.serving_point` at 100% bandwidth and compute and no step
-    overhead, with the batch allowed to reach ``concurrency``: the fastest this shape can go."""
+    overhead, with the batch allowed to reach ``concurrency`` and its prompts prefilled together
+    (weights read once per pass): the fastest this shape can go."""
     from .project import Arch, Efficiency, make_cell, serving_point
 
     arch = Arch.from_hf_config(config)
     cell = make_cell(arch, hardware, dtype, eff=Efficiency(1.0, 1.0, 0.0, BOUND_LABEL),
-                     max_batch=max(1, int(concurrency)), mem_util=1.0)
+                     max_batch=max(1, int(concurrency)), mem_util=1.0, batched_prefill=True)
     return serving_point(cell, input_tokens, output_tokens, max(1, int(concurrency)))
 
 

@@ -197,12 +197,19 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
     swept = set(runs.target)
     for target, g in runs.groupby("target", sort=True):
         run = g.iloc[-1]
+        params = run.params if isinstance(run.get("params"), dict) else {}
+        if params.get("layers") and params.get("full_layers") and params["layers"] < params["full_layers"]:
+            out.notes.append(f"{target}: run {run.run_id} measured {run.model} with {params['layers']} of its "
+                             f"{params['full_layers']} layers (to fit the GPU): not an option, used for calibration only")
+            continue
         req = results.requests[results.requests.run_id == run.run_id]
         if not len(req):
             continue
         cap = cost.capacity_from_sweep(metrics.summarize(req, workload.slo), workload.slo)
-        _add_measured(workload, catalog, pricing, out, target, run, cap, f"run {run.run_id}",
-                      "its own prompt/output lengths")
+        how = "its own prompt/output lengths"
+        if run.get("weights") == "random weights":
+            how += f", random weights on {run.engine} (speed and memory real, quality from elsewhere)"
+        _add_measured(workload, catalog, pricing, out, target, run, cap, f"run {run.run_id}", how)
     # targets with quality runs on this workload but no sweep: serial capacity from their latencies
     q = done[(done.kind == "quality") & ~done.target.isin(swept)]
     items = results.items[(results.items.workload == workload.name) & results.items.run_id.isin(q.run_id)]

@@ -278,6 +278,7 @@ class Cell:
     eff: Efficiency = field(default_factory=Efficiency)
     max_batch: int = 256
     mem_util: float = 0.9  # share of device memory the engine may use (vLLM gpu_memory_utilization)
+    batched_prefill: bool = False  # the B prompts of a batch prefilled in one pass (the bound), not one by one
 
     def with_eff(self, eff: Efficiency) -> "Cell":
         return replace(self, eff=eff)
@@ -372,13 +373,15 @@ def prefill_flops(arch: Arch, input_tokens: float) -> float:
             + 2 * arch.layers * arch.heads * arch.head_dim * input_tokens ** 2)
 
 
-def prefill_s(cell: Cell, input_tokens: float) -> float:
-    """Prefill of one prompt: max(FLOPs / (FLOPS·mfu), W_read(T) / (BW·mbu)) / tp
-    + all-reduces + step overhead. Compute-bound beyond a few hundred tokens on a GPU."""
+def prefill_s(cell: Cell, input_tokens: float, prompts: int = 1) -> float:
+    """Prefill of ``prompts`` prompts of ``input_tokens`` in one pass: max(prompts·FLOPs /
+    (FLOPS·mfu), W_read(prompts·T) / (BW·mbu)) / tp + all-reduces + step overhead. The weights
+    are read once per pass. Compute-bound beyond a few hundred tokens on a GPU."""
     a, hw, e = cell.arch, cell.hardware, cell.eff
-    comp_s = prefill_flops(a, input_tokens) / cell.tp / (hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
-    mem_s = weight_bytes_read(a, cell.quant, input_tokens) / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
-    return max(comp_s, mem_s) + _tp_comm_s(cell, input_tokens) + e.step_overhead_s
+    tokens = prompts * input_tokens
+    comp_s = prompts * prefill_flops(a, input_tokens) / cell.tp / (hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
+    mem_s = weight_bytes_read(a, cell.quant, tokens) / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
+    return max(comp_s, mem_s) + _tp_comm_s(cell, tokens) + e.step_overhead_s
 
 
 # ----------------------------------------------------------------------------- serving
@@ -388,16 +391,18 @@ def serving_point(cell: Cell, input_tokens: float, output_tokens: float, concurr
 
     The engine runs B = min(C, max_batch, fitting sequences) at once; a batch turns over
     B requests in  cycle = B·prefill + (T_out − 1)·decode_step(B, T_in + T_out/2)
-    (the first token comes from the prefill; every prefill stalls the batch). Then
+    (the first token comes from the prefill; every prefill stalls the batch). With
+    ``cell.batched_prefill`` the B prompts are prefilled in one pass that reads the weights
+    once (what an upper bound must assume): cycle = prefill(B prompts) + (T_out − 1)·step. Then
     requests/s = B / cycle, E2EL = C / (requests/s) (Little), TTFT = queue wait + prefill,
     TPOT = (E2EL − TTFT) / (T_out − 1).
     """
     fit = max_sequences(cell, input_tokens + output_tokens)
     batch = max(1, min(int(concurrency), cell.max_batch, fit or 1))
-    t_pf = prefill_s(cell, input_tokens)
+    t_pf = prefill_s(cell, input_tokens, batch) if cell.batched_prefill else prefill_s(cell, input_tokens)
     t_step = decode_step_s(cell, batch, input_tokens + output_tokens / 2)
     steps = max(output_tokens - 1, 0)
-    cycle_s = batch * t_pf + steps * t_step
+    cycle_s = (t_pf if cell.batched_prefill else batch * t_pf) + steps * t_step
     rps = batch / cycle_s
     e2el_s = concurrency / rps
     ttft_s = (e2el_s - cycle_s) + t_pf

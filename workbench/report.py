@@ -173,9 +173,102 @@ def calibration_fits(results) -> tuple[dict | None, str]:
         if not len(points):
             return None, "uncalibrated (no GPU load sweeps stored)"
         fits = fit_all(points)
-        return fits, "; ".join(f"{e} on {h}: {f.eff.label}" for (e, h), f in fits.items()) or "uncalibrated"
+        label = "; ".join(f"{e} on {h}: {f.eff.label}" for (e, h), f in fits.items()) or "uncalibrated"
+        if not any(e == "vllm" for e, _ in fits):
+            label += " — the projected options are vLLM, which has no GPU sweep stored: they use the uncalibrated defaults"
+        return fits, label
     except (ImportError, WorkbenchError) as e:
         return None, f"uncalibrated ({e})"
+
+
+# ----------------------------------------------------------------------------- GPU sweeps
+GPU_COLUMNS = ["arch", "layers", "stage", "load_point", "concurrency", "completed", "failed", "output_tokens_per_s",
+               "p50_ttft_ms", "p99_ttft_ms", "p50_tpot_ms", "p99_tpot_ms", "max_mem_used_gib", "mean_power_w",
+               "energy_j_per_token", "bound_output_tokens_per_s", "pct_of_bound", "gpu", "engine", "run_id"]
+
+
+def gpu_measurements(results):
+    """One row per measured point of the stored GPU sweeps (``benchmarks/gpu/run_gpu_sweep.py``:
+    random-weight models, ``gpu-offline`` and ``load`` runs): throughput, TTFT/TPOT p50/p99,
+    memory, power, J/token and the roofline bound with the % of it reached, all as the run
+    recorded them, plus where they came from (``provenance``). Empty when none are stored."""
+    import pandas as pd
+
+    runs = results.runs if results is not None else pd.DataFrame()
+    if not len(runs) or "weights" not in runs:
+        return pd.DataFrame(columns=GPU_COLUMNS + ["provenance"])
+    sel = runs[(runs.weights == "random weights") & runs.kind.isin(["load", "gpu-offline"])
+               & runs.status.isin(["completed", "interrupted"])]
+    rows = []
+    for run in sel.sort_values(["model", "started_at"]).itertuples():
+        params = run.params if isinstance(run.params, dict) else {}
+        summary = run.summary if isinstance(run.summary, dict) else {}
+        host = run.host if isinstance(run.host, dict) else {}
+        driver = next((g.get("driver") for g in host.get("gpus") or [] if g.get("driver")), "?")
+        layers = params.get("layers")
+        full = params.get("full_layers")
+        for pt in _rebound(summary.get("points") or [], run, params):
+            rows.append({
+                **{k: pt.get(k) for k in GPU_COLUMNS if k in pt},
+                "arch": run.model, "stage": "offline ceiling" if run.kind == "gpu-offline" else "served",
+                "layers": f"{layers} of {full}" if layers and full else "",
+                "gpu": run.hardware, "engine": f"{run.engine} {run.engine_version or ''}".strip(),
+                "run_id": run.run_id,
+                "concurrency": (params.get("offline_prompts") if run.kind == "gpu-offline" else pt.get("concurrency")),
+                "provenance": (f"measured (run {run.run_id}: random weights, {run.engine} {run.engine_version} "
+                               f"continuous batching, {run.dtype}, {run.hardware}, driver {driver}); bound "
+                               f"projected ({summary.get('bound_label', 'roofline')})"),
+            })
+    df = pd.DataFrame(rows)
+    return df.reindex(columns=GPU_COLUMNS + ["provenance"])
+
+
+def _rebound(points: list[dict], run, params: dict) -> list[dict]:
+    """The points with their roofline bound and % of it computed now (``workbench.gpu.with_roofline``
+    on the run's model config and GPU), so a stored bound from an older roofline never shows."""
+    import pandas as pd
+
+    from . import gpu
+
+    cfg = params.get("model_config")
+    host = run.host if isinstance(run.host, dict) else {}
+    hw = gpu.projection_hardware(host) if host.get("gpus") else None
+    if not points or not cfg or hw is None:
+        return points
+    df = gpu.with_roofline(pd.DataFrame(points), cfg, hw, run.dtype or "bfloat16",
+                           offline_concurrency=params.get("offline_prompts"))
+    return df.to_dict("records")
+
+
+def show_gpu(results) -> None:
+    """The decide notebook's GPU section: the sweep figure (measured vs bound), the per-point
+    table and the roofline calibrated on these runs; one line when none are stored."""
+    from IPython.display import Markdown, display
+
+    from . import figures
+
+    df = gpu_measurements(results)
+    if not len(df):
+        display(Markdown("No GPU sweep stored. `benchmarks/gpu/README.md` gives the one command that measures them."))
+        return
+    gpus = ", ".join(sorted(set(df.gpu.dropna())))
+    display(Markdown(f"{df.run_id.nunique()} runs on {gpus}: {', '.join(sorted(set(df.arch)))}. "
+                     f"Every point carries its provenance, e.g. *{df.provenance.iloc[0]}*."))
+    display(figures.gpu_sweep(df))
+    cols = [c for c in GPU_COLUMNS if c not in ("gpu", "engine", "failed")]
+    display(df[cols].style.format(precision=1, thousands=",").format(
+        {"energy_j_per_token": "{:.3f}"}).hide(axis="index"))
+    display(Markdown("**Roofline calibrated on these runs** (fitted per engine × GPU, leave-one-out error):\n\n"
+                     + gpu_calibration(results)))
+
+
+def gpu_calibration(results) -> str:
+    """The roofline fitted to the stored GPU sweeps, per engine × GPU, in words."""
+    fits, _ = calibration_fits(results)
+    if not fits:
+        return "no GPU load sweep stored: nothing to calibrate"
+    return "\n".join(f"- {e} on {h}: bandwidth utilization {f.eff.mbu:.2f}, compute utilization {f.eff.mfu:.2f}, "
+                     f"per-step overhead {f.eff.step_overhead_s * 1e3:.1f} ms — {f.eff.label}" for (e, h), f in fits.items())
 
 
 # ----------------------------------------------------------------------------- executing
