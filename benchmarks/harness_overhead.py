@@ -17,7 +17,10 @@ Two measurements, both at ``--concurrency`` streams (default 256):
    vs when they became readable: it includes loopback transit). ``p99_timestamp_error_ms`` is
    the p99 over every chunk, for the harness's streaming client. Its tail is also printed
    split into first chunks (they come with the headers, while the loop starts a burst of
-   requests) and later chunks; docs/metrics.md explains what the error is made of.
+   requests) and later chunks, with the minimum (a negative error would mean a stamp earlier
+   than the write: impossible for a correct clock); docs/metrics.md explains what the error is
+   made of. The harness runs on its own event loop (Linux: kernel receive timestamps, see
+   workbench/stamping.py); the baselines run on uvloop, the fastest loop for a plain client.
 
 The last line printed is exactly:
 ``harness_chunks_per_s=N baseline_chunks_per_s=B ratio=R p99_timestamp_error_ms=E concurrency=C``
@@ -152,10 +155,26 @@ async def _plain(base_url: str, concurrency: int, requests: int) -> dict:
 
 
 def run_loop(coro):
-    """The same event loop the harness uses: uvloop when installed."""
+    """The harness's own way of running: ``workbench.client.run_sync`` on its event loop (on
+    Linux asyncio's selector loop with kernel receive timestamps, see workbench/stamping.py)."""
     from workbench.client import run_sync
 
     return run_sync(coro)
+
+
+def run_plain_loop(coro):
+    """The baselines' loop: the fastest there is for a plain aiohttp client, uvloop when
+    installed (asyncio's default otherwise), with the same frozen-heap GC setting as the harness."""
+    from workbench.client import _gc_frozen
+
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with _gc_frozen(), asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
 
 
 # ------------------------------------------------------------------ timestamp error
@@ -229,18 +248,19 @@ def main() -> None:
         fns = {"harness": _harness, "plain": _plain, "floor": _floor}
         for i in range(args.repeats):  # alternate, so all see the same conditions
             for name, fn in fns.items():
-                runs[name].append(run_loop(fn(base_url, args.concurrency, args.requests)))
+                runner = run_loop if name == "harness" else run_plain_loop
+                runs[name].append(runner(fn(base_url, args.concurrency, args.requests)))
             print(f"  repeat {i}: " + ", ".join(
                 f"{k} {v[-1]['cpu']:,.0f} chunks per client-CPU-second ({v[-1]['wall']:,.0f}/s wall)"
                 for k, v in runs.items()), flush=True)
         configure(base_url, stamp=True, chunks=args.stamped_chunks, chunk_delay_s=args.delay_ms / 1e3)
-        err_floor = run_loop(_stamped_floor(base_url, args.concurrency, 2 * args.concurrency))
+        err_floor = run_plain_loop(_stamped_floor(base_url, args.concurrency, 2 * args.concurrency))
         print(f"  floor client's timestamp error (same load): p50 {np.percentile(err_floor, 50):.3f} ms, "
               f"p99 {np.percentile(err_floor, 99):.3f} ms", flush=True)
         err, first = run_loop(_stamped(base_url, args.concurrency, 2 * args.concurrency))
         print(f"  timestamp error over {err.size:,} chunks ({args.concurrency} streams, one chunk every "
               f"{args.delay_ms:g} ms each): p50 {np.percentile(err, 50):.3f} ms, p99 {np.percentile(err, 99):.3f} ms, "
-              f"max {err.max():.3f} ms; first chunks (with the headers, in request bursts) p99 "
+              f"min {err.min():.3f} ms, max {err.max():.3f} ms; first chunks (with the headers, in request bursts) p99 "
               f"{np.percentile(err[first], 99):.3f} ms, later chunks p99 {np.percentile(err[~first], 99):.3f} ms",
               flush=True)
     finally:

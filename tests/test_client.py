@@ -120,6 +120,46 @@ def test_chunk_times_are_arrival_times_when_the_reader_runs_late(fake, monkeypat
     assert r.e2el_ms == pytest.approx(r.chunk_times_s[-1] * 1e3)
 
 
+def _lateness_with_a_blocked_loop(loop_factory, base_url) -> list[float]:
+    """ms between the fake server writing each chunk (its perf_counter() is the chunk's text)
+    and the time the client recorded for it, with the client's loop blocked (time.sleep, as a
+    burst of Python work would) from 30 to 170 ms: the second chunk, written at 100 ms, waits
+    in the socket until 170 ms."""
+    import time
+
+    async def main():
+        async with Client(base_url, "fake", timeout_s=30) as client:  # clock origin 0: absolute perf_counter
+            async def block():
+                await asyncio.sleep(0.03)
+                time.sleep(0.14)
+
+            blocker = asyncio.ensure_future(block())
+            r = await client.send(with_knobs(CHAT, chunks=3, chunk_delay_s=0.1, stamp=True))
+            await blocker
+        return r
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        r = runner.run(main())
+    written = [float(x) for x in r.text.split("|") if x]
+    assert r.ok and len(written) == len(r.chunk_times_s) == 3
+    return [(r.sent_s + t - w) * 1e3 for t, w in zip(r.chunk_times_s, written)]
+
+
+@pytest.mark.skipif(not __import__("workbench.stamping").stamping.kernel_stamps_available(),
+                    reason="kernel receive timestamps (SO_TIMESTAMPNS) are Linux only")
+def test_chunk_times_are_kernel_receive_times_however_long_the_loop_is_blocked(fake):
+    from workbench import stamping
+    from workbench.client import _loop_factory
+
+    assert _loop_factory() is stamping.KernelStampingLoop  # the harness's loop on Linux
+    late = _lateness_with_a_blocked_loop(stamping.KernelStampingLoop, fake.base_url)
+    assert all(0 <= ms < 25 for ms in late), late  # ~0.05 ms on a quiet machine; margin for a loaded CI
+    assert stamping._RX.t is None  # no kernel time left behind for a data_received from elsewhere
+    # the same client on a loop without kernel stamps times the second chunk when the loop got to it
+    late_plain = _lateness_with_a_blocked_loop(asyncio.SelectorEventLoop, fake.base_url)
+    assert late_plain[1] > 50, late_plain
+
+
 def test_lines_read_together_are_timed_by_the_block_that_brought_each():
     import re
 

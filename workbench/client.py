@@ -3,12 +3,11 @@
 Timing rules (vLLM ``bench serve`` definitions, see docs/metrics.md):
 
 * ``sent_s`` is taken just before the request is written; every content chunk's time is the
-  time its bytes were handed over by the socket: one ``perf_counter()`` per block of payload
-  the HTTP parser feeds into the response stream (inside the event loop's socket-readable
-  callback, see :mod:`workbench.stamping`), not when the reading coroutine next runs — with
-  many streams on one loop that can be milliseconds later. An event's time is that of the
-  block holding its line's last byte; events that arrive in one block share its time. Bytes
-  already buffered with the headers get the time stamping began (an upper bound).
+  time its bytes reached the socket: on Linux the kernel's receive timestamp of the read that
+  brought them, elsewhere ``perf_counter()`` in the event loop's socket-readable callback
+  (:mod:`workbench.stamping`) — never when the reading coroutine next runs, which with many
+  streams on one loop can be milliseconds later. An event's time is that of the block holding
+  its line's last byte; events that arrive in one read share its time (the latest segment's).
 * A *content chunk* is an SSE event whose delta carries non-empty text (``content``,
   ``reasoning_content``/``reasoning`` for chat, ``text`` for completions). Role-only chunks,
   empty deltas, the finish chunk and the usage chunk are not content. Reasoning chunks count
@@ -21,7 +20,8 @@ llama-server ``timings.predicted_n``, else the number of content chunks (``"chun
 bound when an engine merges tokens into one chunk; llama-cpp-python sends one token per chunk
 and no usage at all when streaming). ``Response.token_source`` says which.
 
-The hot path does, per fed block, one clock reading, and per read one C-level ``findall``; the escaped
+The hot path does, per socket read, one ``recvmsg`` and one clock reading, and per stream read one
+C-level ``findall``; the escaped
 text pieces are joined and decoded with one ``json.loads`` per request, and only the stream's
 tail (finish, usage, errors, [DONE]) is parsed as JSON.
 """
@@ -443,7 +443,13 @@ def run_requests(target_or_base_url, requests: list[Request], *, concurrency: in
 
 
 def _loop_factory():
-    """uvloop's event loop when it is installed (about 20% more chunks/s here), else None."""
+    """The event loop the harness runs on: on Linux, asyncio's selector loop with kernel receive
+    timestamps (:class:`workbench.stamping.KernelStampingLoop`: chunk times do not depend on
+    how busy the loop is); elsewhere uvloop when installed, else None (asyncio's default)."""
+    from .stamping import KernelStampingLoop, kernel_stamps_available
+
+    if kernel_stamps_available():
+        return KernelStampingLoop
     try:
         import uvloop
     except ImportError:
