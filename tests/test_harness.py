@@ -119,6 +119,33 @@ def test_faults_are_recorded_and_the_run_goes_on(fake, tmp_path):
     assert res.summary.iloc[0]["error_rate"] == 1.0
 
 
+def test_a_point_that_only_fails_gives_up_and_the_run_goes_on(fake, tmp_path):
+    """A broken endpoint answers at once: without a limit a closed loop sends thousands of
+    requests that measure nothing. Each point stops after ``give_up_after`` failures in a row
+    (the requests in flight still finish and are recorded), says so, and the next point runs."""
+    fake.configure(status=503, fail_every=0, chunk_delay_s=0)
+    try:
+        res = measure(fake.base_url, profile="concurrency=4,8", requests_per_point=400, warmup=0, max_tokens=4,
+                      results_root=tmp_path / "a", progress=False, give_up_after=20)
+        per_point = load(tmp_path / "a").requests.groupby("load_point").size()
+        assert set(per_point.index) == {"concurrency=4", "concurrency=8"}
+        assert (per_point >= 20).all() and (per_point.to_numpy() < [20 + 4, 20 + 8]).all(), per_point
+        gave_up = [n for n in res.notes if "stopped after 20 failed requests in a row" in n]
+        assert len(gave_up) == 2 and all("503" in n or "fake failure" in n for n in gave_up), res.notes
+        assert (res.summary["error_rate"] == 1.0).all()
+        # with the limit off, every request is sent
+        measure(fake.base_url, profile="concurrency=4", requests_per_point=60, warmup=0, max_tokens=4,
+                results_root=tmp_path / "b", progress=False, give_up_after=0)
+        assert len(load(tmp_path / "b").requests) == 60
+        # a success resets the count: every other request failing never gives up
+        fake.configure(fail_every=2)
+        res = measure(fake.base_url, profile="concurrency=1", requests_per_point=30, warmup=0, max_tokens=4,
+                      results_root=tmp_path / "c", progress=False, give_up_after=2)
+        assert len(load(tmp_path / "c").requests) == 30 and not any("stopped" in n for n in res.notes)
+    finally:
+        fake.configure(status=200, fail_every=0)
+
+
 def test_retry_after_makes_the_closed_loop_worker_wait(fake, tmp_path):
     fake.configure(status=429, fail_every=2, retry_after_s=0.3, chunk_delay_s=0)
     res = measure(fake.base_url, profile="concurrency=1", requests_per_point=4, warmup=0, max_tokens=4,

@@ -49,6 +49,10 @@ DEFAULT_OUTPUT_TOKENS = 128
 RETRY_AFTER_CAP_S = 30.0
 RETRY_BASE_S = 0.5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+GIVE_UP_AFTER = 100
+"""A load point stops after this many failed requests in a row: a dead or broken endpoint answers
+at once, and a closed loop would otherwise send thousands of requests that measure nothing (a
+GPU sweep whose server had died sent 28,958 in 84 s). The run goes on to the next point."""
 
 
 @dataclass
@@ -97,11 +101,25 @@ def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoin
 class _Sweep:
     """State shared by the load points of one run: the client, the run, counters, progress."""
 
-    def __init__(self, client: Client, run, send_kw: dict, bar=None, retries: int = 0):
+    def __init__(self, client: Client, run, send_kw: dict, bar=None, retries: int = 0,
+                 give_up_after: int | None = GIVE_UP_AFTER):
         self.client, self.run, self.send_kw, self.bar = client, run, send_kw, bar
         self.retries = retries
+        self.give_up_after = give_up_after
         self.next_id = 0
         self.rows: list[dict] = []
+        self.failing = 0  # failed requests in a row in the current load point (after retries)
+        self.gave_up: str | None = None  # why the current load point stopped early
+        self.notes: list[str] = []
+
+    def _count(self, resp: Response, point: LoadPoint) -> None:
+        """A point whose last ``give_up_after`` requests all failed stops taking new ones (the
+        endpoint is down or broken: sending on measures nothing) and says so; the next point
+        tries again."""
+        self.failing = 0 if resp.ok else self.failing + 1
+        if self.give_up_after and self.failing >= self.give_up_after and self.gave_up is None:
+            self.gave_up = (f"{point.label}: stopped after {self.failing} failed requests in a row "
+                            f"(last: {resp.error[:200] or f'HTTP {resp.http_status}'})")
 
     async def _one(self, req: Request, point: LoadPoint, phase: str, scheduled_s: float) -> Response:
         request_id, attempt = None, 0
@@ -117,6 +135,7 @@ class _Sweep:
                 break
             await asyncio.sleep(retry_delay_s(attempt, resp.retry_after_s))
             attempt += 1
+        self._count(resp, point)
         if self.bar is not None:
             self.bar.update(1)
         return resp
@@ -127,7 +146,7 @@ class _Sweep:
         async def worker() -> None:
             for req in it:  # shared iterator: a worker takes the next request only when free
                 now = self.run.now_s()
-                if stop_at_s is not None and now >= stop_at_s:
+                if (stop_at_s is not None and now >= stop_at_s) or self.gave_up:
                     return
                 resp = await self._one(req, point, phase, now)
                 if resp.retry_after_s:
@@ -147,11 +166,13 @@ class _Sweep:
 
         for req, off in zip(reqs, offsets_s):
             due = t0 + float(off)
-            if stop_at_s is not None and due >= stop_at_s:
+            if (stop_at_s is not None and due >= stop_at_s) or self.gave_up:
                 break
             delay = due - self.run.now_s()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self.gave_up:
+                break
             tasks.append(asyncio.create_task(gated(req, due)))
         try:
             await asyncio.gather(*tasks)
@@ -164,6 +185,7 @@ class _Sweep:
         """Run one load point (or its warm-up); returns its window (start_s, end_s) on the run clock."""
         start = self.run.now_s()
         stop_at = start + duration_s if duration_s else None
+        self.failing, self.gave_up = 0, None
         if math.isinf(point.request_rate):
             stream = itertools.cycle(reqs) if n is None else itertools.islice(itertools.cycle(reqs), n)
             await self.closed_loop(point, stream, phase, stop_at)
@@ -172,6 +194,8 @@ class _Sweep:
             offsets = arrival_times_s(count, point.request_rate, point.arrival, point.burstiness, seed)
             chosen = list(itertools.islice(itertools.cycle(reqs), count))
             await self.open_loop(point, chosen, offsets, phase, stop_at)
+        if self.gave_up:
+            self.notes.append(f"{phase} {self.gave_up}")
         return start, self.run.now_s()
 
 
@@ -254,14 +278,17 @@ def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: di
 
 
 async def _run_sweep(client: Client, run, points, reqs, warm_reqs, *, n, duration_s, send_kw,
-                     telemetry, progress, seed, retries: int = 0) -> dict:
+                     telemetry, progress, seed, retries: int = 0, give_up_after: int | None = None,
+                     notes: list | None = None) -> dict:
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         total = None if duration_s else len(warm_reqs) + n * len(points)
         bar = tqdm(total=total, desc="measure", unit="req")
-    sweep = _Sweep(client, run, send_kw, bar, retries=retries)
+    sweep = _Sweep(client, run, send_kw, bar, retries=retries, give_up_after=give_up_after)
+    if notes is not None:
+        sweep.notes = notes  # the run's notes: a point that gave up says so even after Ctrl-C
     windows: dict[str, tuple[float, float]] = {}
     try:
         if telemetry is not None:
@@ -286,7 +313,8 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
             duration_s: float | None = None, warmup: int = 2, max_tokens: int | None = None,
             output_tokens: int | None = None, input_tokens: int | None = None, seed: int = 0,
             results_root=None, progress: bool = True, slo: dict | None = None,
-            telemetry_interval_s: float = 0.5, timeout_s: float = 300) -> MeasureResult:
+            telemetry_interval_s: float = 0.5, timeout_s: float = 300,
+            give_up_after: int | None = GIVE_UP_AFTER) -> MeasureResult:
     """Sweep ``profile`` against ``target`` (a name, Target, running Engine or URL); write a
     ``load`` run; return its id, directory and one summary row per load point.
 
@@ -294,7 +322,9 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
     ``input_tokens`` tokens. Length: ``output_tokens`` forces it on self-hosted engines
     (max_tokens + ignore_eos/min_tokens where the target's capabilities — or a probe — allow;
     verified from usage); on API targets it is only a cap. ``max_tokens`` caps without forcing.
-    Ctrl-C ends the run: finished requests stay written and status is "interrupted"."""
+    Ctrl-C ends the run: finished requests stay written and status is "interrupted". A load
+    point whose last ``give_up_after`` requests all failed stops early, with a note (0 or None:
+    never); the run goes on to the next point."""
     from .store import RunWriter
 
     tgt, engine = _resolve_target(target)
@@ -302,7 +332,8 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
     if requests_per_point is None and not duration_s:
         raise HarnessError("give requests_per_point or duration_s (or both)")
     for name, value in (("requests_per_point", requests_per_point), ("duration_s", duration_s),
-                        ("max_tokens", max_tokens), ("output_tokens", output_tokens), ("input_tokens", input_tokens)):
+                        ("max_tokens", max_tokens), ("output_tokens", output_tokens), ("input_tokens", input_tokens),
+                        ("give_up_after", give_up_after or None)):
         if value is not None and not value > 0:
             raise HarnessError(f"{name}: must be a positive number, got {value!r}")
     wl = None
@@ -326,7 +357,7 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
               "warmup": warmup, "max_tokens": cap, "output_tokens": output_tokens, "forced_output_tokens": force,
               "input_tokens": input_tokens if wl is None else None, "seed": seed, "slo": slo,
               "content": f"workload {wl.name}" if wl is not None else "synthetic",
-              "retries": getattr(tgt, "retries", 0)}
+              "retries": getattr(tgt, "retries", 0), "give_up_after": give_up_after or None}
     with _endpoint(tgt, engine) as (base_url, pid, version):
         from .telemetry import Telemetry, metrics_url
 
@@ -351,7 +382,8 @@ def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requ
                     return await _run_sweep(client, run, points, reqs, warm_reqs, n=requests_per_point,
                                             duration_s=duration_s, send_kw={"force_output_tokens": force},
                                             telemetry=telemetry, progress=progress, seed=seed,
-                                            retries=getattr(tgt, "retries", 0))
+                                            retries=getattr(tgt, "retries", 0), give_up_after=give_up_after,
+                                            notes=notes)
 
             try:
                 windows = run_sync(main())
@@ -445,6 +477,8 @@ def add_cli_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--slo", default=None, help="e.g. ttft_ms=500,tpot_ms=50 (default: the workload's)")
     p.add_argument("--results-root", default=None, help="where the run goes (default: results/)")
+    p.add_argument("--give-up-after", type=int, default=GIVE_UP_AFTER,
+                   help="stop a load point after this many failed requests in a row (0: never)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -453,7 +487,8 @@ def cli(args) -> int:
                   requests_per_point=args.requests if args.requests and args.requests > 0 else None,
                   duration_s=args.duration, warmup=args.warmup, max_tokens=args.max_tokens,
                   output_tokens=args.output_tokens, input_tokens=args.input_tokens, seed=args.seed,
-                  results_root=args.results_root, progress=not args.no_progress, slo=_parse_slo(args.slo))
+                  results_root=args.results_root, progress=not args.no_progress, slo=_parse_slo(args.slo),
+                  give_up_after=args.give_up_after)
     print(f"\nrun {res.run_id} ({res.status}) -> {res.run_dir}")
     if len(res.summary):
         print(format_summary(res.summary))
