@@ -131,7 +131,7 @@ def _lateness_with_a_blocked_loop(loop_factory, base_url) -> list[float]:
         async with Client(base_url, "fake", timeout_s=30) as client:  # clock origin 0: absolute perf_counter
             async def block():
                 await asyncio.sleep(0.03)
-                time.sleep(0.14)
+                time.sleep(0.14)  # noqa: ASYNC251 - blocks the loop on purpose, as a burst of Python work would
 
             blocker = asyncio.ensure_future(block())
             r = await client.send(with_knobs(CHAT, chunks=3, chunk_delay_s=0.1, stamp=True))

@@ -33,6 +33,7 @@ socket module does not export it."""
 _TIMESPEC = struct.Struct("@qq")
 _CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
 
+
 class _Arrival(threading.local):
     """Kernel receive time (perf_counter seconds) of the bytes this thread's loop is delivering
     right now, set by _StampedSocket's reads just before the transport hands them to its
@@ -120,10 +121,6 @@ def kernel_stamps_available() -> bool:
     """Whether this machine gives TCP receive timestamps (Linux)."""
     return sys.platform == "linux" and bool(_CMSG_SPACE)
 
-
-def arrival_time() -> float:
-    """When the bytes being delivered now arrived: the kernel's time, else now."""
-    return _RX.t or time.perf_counter()
 
 _STAMPED_CLASS = None
 
