@@ -78,7 +78,7 @@ def load_points(results, kinds=("load", "gpu-load")):
 def _run_layers(params) -> float:
     """Layers the measured model really had, when a run built fewer than its architecture's
     (``params.layers`` of the GPU sweep, e.g. Mixtral-8x7B with 17 of 32 to fit 80 GB); else NaN."""
-    layers = (params or {}).get("layers") if isinstance(params, dict) else None
+    layers = params.get("layers") if isinstance(params, dict) else None
     return float(layers) if layers else float("nan")
 
 

@@ -102,7 +102,7 @@ class _Sweep:
     """State shared by the load points of one run: the client, the run, counters, progress."""
 
     def __init__(self, client: Client, run, send_kw: dict, bar=None, retries: int = 0,
-                 give_up_after: int | None = GIVE_UP_AFTER):
+                 give_up_after: int | None = GIVE_UP_AFTER, notes: list[str] | None = None):
         self.client, self.run, self.send_kw, self.bar = client, run, send_kw, bar
         self.retries = retries
         self.give_up_after = give_up_after
@@ -110,7 +110,7 @@ class _Sweep:
         self.rows: list[dict] = []
         self.failing = 0  # failed requests in a row in the current load point (after retries)
         self.gave_up: str | None = None  # why the current load point stopped early
-        self.notes: list[str] = []
+        self.notes = notes if notes is not None else []  # the run's: a point that gave up says so, even after Ctrl-C
 
     def _count(self, resp: Response, point: LoadPoint) -> None:
         """A point whose last ``give_up_after`` requests all failed stops taking new ones (the
@@ -278,17 +278,15 @@ def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: di
 
 
 async def _run_sweep(client: Client, run, points, reqs, warm_reqs, *, n, duration_s, send_kw,
-                     telemetry, progress, seed, retries: int = 0, give_up_after: int | None = None,
-                     notes: list | None = None) -> dict:
+                     telemetry, progress, seed, retries: int = 0, give_up_after: int | None = GIVE_UP_AFTER,
+                     notes: list[str] | None = None) -> dict:
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         total = None if duration_s else len(warm_reqs) + n * len(points)
         bar = tqdm(total=total, desc="measure", unit="req")
-    sweep = _Sweep(client, run, send_kw, bar, retries=retries, give_up_after=give_up_after)
-    if notes is not None:
-        sweep.notes = notes  # the run's notes: a point that gave up says so even after Ctrl-C
+    sweep = _Sweep(client, run, send_kw, bar, retries=retries, give_up_after=give_up_after, notes=notes)
     windows: dict[str, tuple[float, float]] = {}
     try:
         if telemetry is not None:

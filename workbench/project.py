@@ -399,10 +399,11 @@ def serving_point(cell: Cell, input_tokens: float, output_tokens: float, concurr
     """
     fit = max_sequences(cell, input_tokens + output_tokens)
     batch = max(1, min(int(concurrency), cell.max_batch, fit or 1))
-    t_pf = prefill_s(cell, input_tokens, batch) if cell.batched_prefill else prefill_s(cell, input_tokens)
+    per_pass = batch if cell.batched_prefill else 1  # prompts prefilled together
+    t_pf = prefill_s(cell, input_tokens, per_pass)
     t_step = decode_step_s(cell, batch, input_tokens + output_tokens / 2)
     steps = max(output_tokens - 1, 0)
-    cycle_s = (t_pf if cell.batched_prefill else batch * t_pf) + steps * t_step
+    cycle_s = batch // per_pass * t_pf + steps * t_step
     rps = batch / cycle_s
     e2el_s = concurrency / rps
     ttft_s = (e2el_s - cycle_s) + t_pf

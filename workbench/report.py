@@ -92,6 +92,7 @@ class DecisionSet:
     results: Any
     calibration: str
     skipped: list = field(default_factory=list)  # workloads with nothing to decide between, and why
+    fits: dict | None = None  # the roofline calibrated on the stored GPU sweeps (calibration_fits)
 
     def notes_markdown(self):
         from IPython.display import Markdown
@@ -152,7 +153,7 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
             continue
         decisions.append(decide.decide(w, b.options, volume=volume, quality=q, route_fraction=route_fraction))
         built[name], quality[name] = b, q
-    return DecisionSet(decisions, built, quality, results, calibration, skipped)
+    return DecisionSet(decisions, built, quality, results, calibration, skipped, fits)
 
 
 _GPU_NEEDLES = ("H100", "H200", "A100", "A10G", "L40S", "L4", "NVIDIA")
@@ -240,14 +241,15 @@ def _rebound(points: list[dict], run, params: dict) -> list[dict]:
     return df.to_dict("records")
 
 
-def show_gpu(results) -> None:
-    """The decide notebook's GPU section: the sweep figure (measured vs bound), the per-point
-    table and the roofline calibrated on these runs; one line when none are stored."""
+def show_gpu(ctx: DecisionSet) -> None:
+    """The decide notebook's GPU section, from the inputs of its decisions: the sweep figure
+    (measured vs bound), the per-point table and the roofline calibrated on these runs (the
+    fits the decisions used); one line when none are stored."""
     from IPython.display import Markdown, display
 
     from . import figures
 
-    df = gpu_measurements(results)
+    df = gpu_measurements(ctx.results)
     if not len(df):
         display(Markdown("No GPU sweep stored. `benchmarks/gpu/README.md` gives the one command that measures them."))
         return
@@ -259,12 +261,12 @@ def show_gpu(results) -> None:
     display(df[cols].style.format(precision=1, thousands=",").format(
         {"energy_j_per_token": "{:.3f}"}).hide(axis="index"))
     display(Markdown("**Roofline calibrated on these runs** (fitted per engine × GPU, leave-one-out error):\n\n"
-                     + gpu_calibration(results)))
+                     + gpu_calibration(ctx.fits)))
 
 
-def gpu_calibration(results) -> str:
-    """The roofline fitted to the stored GPU sweeps, per engine × GPU, in words."""
-    fits, _ = calibration_fits(results)
+def gpu_calibration(fits: dict | None) -> str:
+    """The roofline fitted to the stored GPU sweeps (:func:`calibration_fits`), per engine × GPU,
+    in words."""
     if not fits:
         return "no GPU load sweep stored: nothing to calibrate"
     return "\n".join(f"- {e} on {h}: bandwidth utilization {f.eff.mbu:.2f}, compute utilization {f.eff.mfu:.2f}, "
