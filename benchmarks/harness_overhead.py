@@ -102,28 +102,37 @@ async def _harness(base_url: str, concurrency: int, requests: int) -> dict:
     return _rates(chunks, wall, cpu)
 
 
-async def _floor(base_url: str, concurrency: int, requests: int) -> dict:
-    """The floor: aiohttp reading the stream with one clock reading and a count per read —
-    no per-chunk work at all (not a usable client; shows what aiohttp itself costs)."""
+async def _plain_clients(base_url: str, concurrency: int, requests: int, read) -> tuple[float, float]:
+    """``concurrency`` plain aiohttp workers sharing ``requests`` streamed chat requests; each
+    response goes to ``read(resp)``. Returns (wall, CPU) seconds of the whole."""
     import aiohttp
 
     todo = iter(range(requests))
-    counts: list[int] = []
     body = {"model": "fake", "stream": True, **BODY}
-
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), read_bufsize=1 << 20) as s:
         async def worker() -> None:
             for _ in todo:
-                n = 0
                 async with s.post(base_url + "/chat/completions", json=body) as resp:
-                    async for data in resp.content.iter_any():
-                        time.perf_counter()
-                        n += data.count(b"data:")
-                counts.append(n - 3)  # minus the role chunk, the finish chunk and [DONE]
+                    await read(resp)
 
         t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return time.perf_counter() - t0, time.process_time() - c0
+
+
+async def _floor(base_url: str, concurrency: int, requests: int) -> dict:
+    """The floor: aiohttp reading the stream with one clock reading and a count per read —
+    no per-chunk work at all (not a usable client; shows what aiohttp itself costs)."""
+    counts: list[int] = []
+
+    async def read(resp) -> None:
+        n = 0
+        async for data in resp.content.iter_any():
+            time.perf_counter()
+            n += data.count(b"data:")
+        counts.append(n - 3)  # minus the role chunk, the finish chunk and [DONE]
+
+    wall, cpu = await _plain_clients(base_url, concurrency, requests, read)
     assert sum(counts) == requests * CHUNKS
     return _rates(sum(counts), wall, cpu)
 
@@ -131,25 +140,16 @@ async def _floor(base_url: str, concurrency: int, requests: int) -> dict:
 async def _plain(base_url: str, concurrency: int, requests: int) -> dict:
     """A minimal plain-aiohttp streaming client, as one writes it by hand (vLLM's bench client
     without its per-chunk json.loads): iterate the SSE lines, stamp each data line."""
-    import aiohttp
-
-    todo = iter(range(requests))
     counts: list[int] = []
-    body = {"model": "fake", "stream": True, **BODY}
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), read_bufsize=1 << 20) as s:
-        async def worker() -> None:
-            for _ in todo:
-                times = []
-                async with s.post(base_url + "/chat/completions", json=body) as resp:
-                    async for line in resp.content:
-                        if line.startswith(b"data:"):
-                            times.append(time.perf_counter())
-                counts.append(len(times) - 3)  # minus the role chunk, the finish chunk and [DONE]
+    async def read(resp) -> None:
+        times = []
+        async for line in resp.content:
+            if line.startswith(b"data:"):
+                times.append(time.perf_counter())
+        counts.append(len(times) - 3)  # minus the role chunk, the finish chunk and [DONE]
 
-        t0, c0 = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = await _plain_clients(base_url, concurrency, requests, read)
     assert sum(counts) == requests * CHUNKS
     return _rates(sum(counts), wall, cpu)
 
@@ -203,22 +203,16 @@ async def _stamped_floor(base_url: str, concurrency: int, requests: int) -> np.n
     the part of the error that is the machine and aiohttp, not the harness."""
     import re
 
-    import aiohttp
-
     stamp_re = re.compile(rb'"content":"([0-9.]+)\|"')
     errors: list[float] = []
-    todo = iter(range(requests))
-    body = {"model": "fake", "stream": True, **BODY}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), read_bufsize=1 << 20) as s:
-        async def worker() -> None:
-            for _ in todo:
-                reads = []
-                async with s.post(base_url + "/chat/completions", json=body) as resp:
-                    async for data in resp.content.iter_any():
-                        reads.append((time.perf_counter(), data))
-                errors.extend(t - float(m) for t, data in reads for m in stamp_re.findall(data))
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async def read(resp) -> None:
+        reads = []
+        async for data in resp.content.iter_any():
+            reads.append((time.perf_counter(), data))
+        errors.extend(t - float(m) for t, data in reads for m in stamp_re.findall(data))
+
+    await _plain_clients(base_url, concurrency, requests, read)
     return np.asarray(errors) * 1e3
 
 
