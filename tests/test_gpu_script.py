@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import gpu
+from workbench import gpu, gpubound
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu" / "run_gpu_sweep.py"
@@ -22,18 +22,18 @@ SCRIPT = REPO / "benchmarks" / "gpu" / "run_gpu_sweep.py"
 
 # ------------------------------------------------------------------ pure helpers
 def test_catalog_gpu_name_maps_nvml_names():
-    assert gpu.catalog_gpu_name("NVIDIA H100 80GB HBM3") == "H100-SXM"
-    assert gpu.catalog_gpu_name("NVIDIA H100 PCIe") == "H100-PCIe"
-    assert gpu.catalog_gpu_name("NVIDIA H200") == "H200"
-    assert gpu.catalog_gpu_name("NVIDIA A100-SXM4-80GB") == "A100-80GB"
-    assert gpu.catalog_gpu_name("NVIDIA H100 NVL") is None  # 94 GB part: not in the catalog
-    assert gpu.catalog_gpu_name(None) is None
+    assert gpubound.catalog_gpu_name("NVIDIA H100 80GB HBM3") == "H100-SXM"
+    assert gpubound.catalog_gpu_name("NVIDIA H100 PCIe") == "H100-PCIe"
+    assert gpubound.catalog_gpu_name("NVIDIA H200") == "H200"
+    assert gpubound.catalog_gpu_name("NVIDIA A100-SXM4-80GB") == "A100-80GB"
+    assert gpubound.catalog_gpu_name("NVIDIA H100 NVL") is None  # 94 GB part: not in the catalog
+    assert gpubound.catalog_gpu_name(None) is None
 
 
 def test_pct_of_bound():
-    assert gpu.pct_of_bound(50.0, 200.0) == 25.0
-    assert math.isnan(gpu.pct_of_bound(50.0, math.nan))
-    assert math.isnan(gpu.pct_of_bound(50.0, 0.0))
+    assert gpubound.pct_of_bound(50.0, 200.0) == 25.0
+    assert math.isnan(gpubound.pct_of_bound(50.0, math.nan))
+    assert math.isnan(gpubound.pct_of_bound(50.0, 0.0))
 
 
 def test_weight_gib_and_fit_layers_llama3_mixtral():
@@ -64,7 +64,7 @@ def test_roofline_bound_at_batch_one_is_bandwidth_over_weight_bytes():
     spec = gpu.arch_spec("Llama-3-8B")
     cfg = gpu.hf_config(spec).to_dict()
     h100 = Hardware.from_catalog("H100-SXM")
-    p = gpu.roofline_point(cfg, h100, "bfloat16", 1, 4096, 1)
+    p = gpubound.roofline_point(cfg, h100, "bfloat16", 1, 4096, 1)
     bytes_per_token = (8_030_261_248 - 128_256 * 4096) * 2
     assert p["output_tokens_per_s"] == pytest.approx(3.35e12 / bytes_per_token, rel=0.02)
 
@@ -81,8 +81,8 @@ def test_roofline_bound_prefills_a_batch_in_one_pass():
     h100 = Hardware.from_catalog("H100-SXM")
     for name, layers in (("Llama-3-8B", None), ("Mixtral-8x7B", 17)):
         cfg = gpu.hf_config(gpu.arch_spec(name), layers=layers).to_dict()
-        one = gpu.roofline_point(cfg, h100, "bfloat16", 112, 50, 1)["output_tokens_per_s"]
-        batch = gpu.roofline_point(cfg, h100, "bfloat16", 112, 50, 256)
+        one = gpubound.roofline_point(cfg, h100, "bfloat16", 112, 50, 1)["output_tokens_per_s"]
+        batch = gpubound.roofline_point(cfg, h100, "bfloat16", 112, 50, 256)
         serial_cell = make_cell(Arch.from_hf_config(cfg), h100, "bfloat16", eff=Efficiency(1.0, 1.0, 0.0),
                                 max_batch=256, mem_util=1.0)
         serial = serving_point(serial_cell, 112, 50, 256)["output_tokens_per_s"]

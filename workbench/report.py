@@ -225,18 +225,18 @@ def gpu_measurements(results):
 
 
 def _rebound(points: list[dict], run, params: dict) -> list[dict]:
-    """The points with their roofline bound and % of it computed now (``workbench.gpu.with_roofline``
+    """The points with their roofline bound and % of it computed now (``workbench.gpubound.with_roofline``
     on the run's model config and GPU), so a stored bound from an older roofline never shows."""
     import pandas as pd
 
-    from . import gpu
+    from . import gpubound
 
     cfg = params.get("model_config")
     host = run.host if isinstance(run.host, dict) else {}
-    hw = gpu.projection_hardware(host) if host.get("gpus") else None
+    hw = gpubound.projection_hardware(host) if host.get("gpus") else None
     if not points or not cfg or hw is None:
         return points
-    df = gpu.with_roofline(pd.DataFrame(points), cfg, hw, run.dtype or "bfloat16",
+    df = gpubound.with_roofline(pd.DataFrame(points), cfg, hw, run.dtype or "bfloat16",
                            offline_concurrency=params.get("offline_prompts"))
     return df.to_dict("records")
 

@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from workbench import gpu
+from workbench import gpu, gpubound
 
 DEFAULT_PROFILE = "concurrency=1,2,4,8,16,32,64"
 DEFAULT_WORKLOAD = "incident-summarization"
@@ -179,11 +179,11 @@ def offline_run(model, name: str, config: dict, facts: dict, ctx: dict, args) ->
             summary[k] = v
         if "energy_j_delta" in w:
             summary["energy_j_per_token"] = w["energy_j_delta"] / summary["total_output_tokens"]
-        summary = gpu.with_roofline(summary, config, hw, args.dtype, offline_concurrency=n)
+        summary = gpubound.with_roofline(summary, config, hw, args.dtype, offline_concurrency=n)
         point = summary.to_dict("records")[0]
         run.finish("completed", summary={"points": [point], "notes": tele.notes, "model_facts": facts,
                                          "peak_mem_gib_run": gpu.peak_mem_gib(args.device),
-                                         "bound_label": gpu.BOUND_LABEL})
+                                         "bound_label": gpubound.BOUND_LABEL})
     return {"arch": name, "stage": "offline", "run_id": run.run_id, **_headline(point)}
 
 
@@ -202,13 +202,13 @@ def serve_run(checkpoint: Path, name: str, config: dict, ctx: dict, args) -> lis
                       output_tokens=shape["output_tokens"],
                       input_tokens=gpu.harness_input_tokens(shape["input_tokens"]),
                       seed=args.seed, results_root=ctx["root"], progress=False, slo=shape["slo"])
-    summary = gpu.with_roofline(res.summary, config, ctx["hardware"], args.dtype)
+    summary = gpubound.with_roofline(res.summary, config, ctx["hardware"], args.dtype)
     points = summary.to_dict("records")
     notes = list(res.notes) + [gpu.length_note(res.run_dir, shape["output_tokens"])]
     gpu.annotate_run(res.run_dir, model=name, weights=gpu.WEIGHTS, workload=shape["workload"],
                      params={**ctx["params"], "server": "transformers serve --continuous-batching",
                              "server_start_s": engine.start_s, "served_checkpoint": "local random-weight copy"},
-                     summary={"points": points, "notes": notes, "bound_label": gpu.BOUND_LABEL})
+                     summary={"points": points, "notes": notes, "bound_label": gpubound.BOUND_LABEL})
     return [{"arch": name, "stage": "serve", "run_id": res.run_id, **_headline(p)} for p in points]
 
 
@@ -305,12 +305,12 @@ def setup(args) -> dict:
     shape = token_shape(args)
     cb_kwargs = {k: v for k, v in {"num_blocks": args.cb_num_blocks, "max_batch_tokens": args.cb_max_batch_tokens,
                                    "max_memory_percent": args.cb_max_memory_percent}.items() if v is not None}
-    accelerator = gpu.catalog_gpu_name(gpus[0]["name"]) if gpus else None
+    accelerator = gpubound.catalog_gpu_name(gpus[0]["name"]) if gpus else None
     return {
         "root": root, "work": work, "pythonpath": pythonpath, "shape": shape, "cb_kwargs": cb_kwargs,
         "tf_version": transformers.__version__, "accelerator": accelerator,
         "gpu_mem_gib": gpus[0]["mem_gib"] if gpus and args.device.startswith("cuda") else None,
-        "hardware": gpu.projection_hardware(host, cpu_cores=torch.get_num_threads()),
+        "hardware": gpubound.projection_hardware(host, cpu_cores=torch.get_num_threads()),
         "base_params": {"device": args.device, "torch_version": torch.__version__, "serving_deps": deps_note,
                         "input_tokens": shape["input_tokens"], "output_tokens": shape["output_tokens"],
                         "shape_source": shape["shape_source"], "cb_config": cb_kwargs,
