@@ -155,9 +155,9 @@ async def _plain(base_url: str, concurrency: int, requests: int) -> dict:
 
 
 def run_loop(coro):
-    """The harness's own way of running: ``workbench.client.run_sync`` on its event loop (on
+    """The harness's own way of running: ``workbench.runloop.run_sync`` on its event loop (on
     Linux asyncio's selector loop with kernel receive timestamps, see workbench/stamping.py)."""
-    from workbench.client import run_sync
+    from workbench.runloop import run_sync
 
     return run_sync(coro)
 
@@ -165,7 +165,7 @@ def run_loop(coro):
 def run_plain_loop(coro):
     """The baselines' loop: the fastest there is for a plain aiohttp client, uvloop when
     installed (asyncio's default otherwise), with the same frozen-heap GC setting as the harness."""
-    from workbench.client import _gc_frozen
+    from workbench.runloop import gc_frozen
 
     try:
         import uvloop
@@ -173,7 +173,7 @@ def run_plain_loop(coro):
         factory = uvloop.new_event_loop
     except ImportError:
         factory = None
-    with _gc_frozen(), asyncio.Runner(loop_factory=factory) as runner:
+    with gc_frozen(), asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(coro)
 
 

@@ -149,9 +149,9 @@ def _lateness_with_a_blocked_loop(loop_factory, base_url) -> list[float]:
                     reason="kernel receive timestamps (SO_TIMESTAMPNS) are Linux only")
 def test_chunk_times_are_kernel_receive_times_however_long_the_loop_is_blocked(fake):
     from workbench import stamping
-    from workbench.client import _loop_factory
+    from workbench.runloop import loop_factory
 
-    assert _loop_factory() is stamping.KernelStampingLoop  # the harness's loop on Linux
+    assert loop_factory() is stamping.KernelStampingLoop  # the harness's loop on Linux
     late = _lateness_with_a_blocked_loop(stamping.KernelStampingLoop, fake.base_url)
     assert all(0 <= ms < 25 for ms in late), late  # ~0.05 ms on a quiet machine; margin for a loaded CI
     assert stamping._RX.t is None  # no kernel time left behind for a data_received from elsewhere

@@ -29,16 +29,14 @@ tail (finish, usage, errors, [DONE]) is parsed as JSON.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .runloop import run_sync
 from .stamping import arrival_connector, start_stamping, stop_stamping, texts_by_block
 
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
@@ -440,78 +438,3 @@ def run_requests(target_or_base_url, requests: list[Request], *, concurrency: in
         return out  # type: ignore[return-value]
 
     return run_sync(main())
-
-
-def _loop_factory():
-    """The event loop the harness runs on: on Linux, asyncio's selector loop with kernel receive
-    timestamps (:class:`workbench.stamping.KernelStampingLoop`: chunk times do not depend on
-    how busy the loop is); elsewhere uvloop when installed, else None (asyncio's default)."""
-    from .stamping import KernelStampingLoop, kernel_stamps_available
-
-    if kernel_stamps_available():
-        return KernelStampingLoop
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-@contextlib.contextmanager
-def _gc_frozen():
-    """Move every object alive now out of the garbage collector's reach (``gc.freeze()``, as
-    vLLM's ``bench serve`` does) for the duration, then back (``gc.unfreeze()``). A full
-    collection then scans only what the run itself allocated, not a notebook's whole heap:
-    such a collection stalls the event loop, and with it every chunk timestamp, for tens to
-    hundreds of ms. Objects made during the run are collected as usual; garbage frozen with
-    the rest is collected after the unfreeze (no ``gc.collect()`` first: it can take that long)."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def run_sync(coro):
-    """Run a coroutine to completion from sync code, also inside Jupyter's running loop (then
-    in a worker thread with its own loop), with the heap that existed before frozen for the
-    garbage collector (:func:`_gc_frozen`). Ctrl-C cancels the coroutine, lets its cleanup run
-    (rows already written stay written), and raises KeyboardInterrupt."""
-    with _gc_frozen():
-        return _run_sync(coro)
-
-
-def _run_sync(coro):
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(coro)
-    result: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def target() -> None:
-        loop = (_loop_factory() or asyncio.new_event_loop)()
-        result["loop"] = loop
-        result["task"] = loop.create_task(coro)
-        ready.set()
-        try:
-            result["value"] = loop.run_until_complete(result["task"])
-        except BaseException as e:  # re-raised in the caller's thread
-            result["error"] = e
-        finally:
-            loop.close()
-
-    th = threading.Thread(target=target, name="workbench-client", daemon=True)
-    th.start()
-    ready.wait()
-    try:
-        while th.is_alive():
-            th.join(0.1)
-    except KeyboardInterrupt:
-        result["loop"].call_soon_threadsafe(result["task"].cancel)
-        th.join()
-        raise
-    if "error" in result:
-        raise result["error"]
-    return result["value"]

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .client import Client, Request, Response, run_sync
+from .client import Client, Request, Response
 from .loadgen import (  # noqa: F401  (re-exported: harness.parse_profile etc. keep working)
     ARRIVALS,
     DEFAULT_INPUT_TOKENS,
@@ -44,6 +44,7 @@ from .loadgen import (  # noqa: F401  (re-exported: harness.parse_profile etc. k
     probe_capabilities,
     synthetic_requests,
 )
+from .runloop import run_sync
 
 DEFAULT_OUTPUT_TOKENS = 128
 RETRY_AFTER_CAP_S = 30.0
