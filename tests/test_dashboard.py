@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("plotly")
 
-from workbench import cost, dashboard
+from workbench import cost, dashboard, dashboard_render
 from workbench.decide import QualityEstimate
 from workbench.workloads import Workload
 
@@ -197,10 +197,10 @@ def test_latency_slo_changes_the_workload_given_to_decide():
 
 
 def test_formatting():
-    assert dashboard.fmt_volume(1_234_567) == "1.23M"
-    assert dashboard.fmt_volume(730_000) == "730k"
-    assert dashboard.fmt_usd(1460.0) == "$1,460"
-    assert dashboard.fmt_usd(0.0002) == "$2.00e-04"
+    assert dashboard_render.fmt_volume(1_234_567) == "1.23M"
+    assert dashboard_render.fmt_volume(730_000) == "730k"
+    assert dashboard_render.fmt_usd(1460.0) == "$1,460"
+    assert dashboard_render.fmt_usd(0.0002) == "$2.00e-04"
 
 
 def test_serve_refuses_a_missing_notebook(tmp_path):
