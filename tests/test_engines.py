@@ -125,3 +125,28 @@ def test_cli_start_status_stop(tmp_path):
     assert "no engines" in run("engine", "status").stdout
     bad = run("engine", "start", "nope")
     assert bad.returncode == 2 and "Known targets" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_llamacpp_build_is_portable():
+    """The installed llama.cpp runs on any x86-64 CPU with AVX2: its own CPU-feature line says
+    AVX2 and no AVX-512 or AMX, and its CPU backend holds no AMX tile or AVX-512 (zmm)
+    instruction, whatever this host's CPU advertises (a native build on an AMX-advertising
+    host died with SIGILL on `tileloadd`)."""
+    import platform
+    import shutil
+    from pathlib import Path
+
+    import llama_cpp
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"the AVX2 baseline is an x86-64 build rule; this is {platform.machine()}")
+    line = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"],
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "AVX2 = 1" in line and "AVX512" not in line and "AMX" not in line, line
+    lib = next((Path(llama_cpp.__file__).parent / "lib").glob("libggml-cpu.so*"))
+    assert shutil.which("objdump"), "objdump (binutils) is needed to read the engine's instructions"
+    asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(lib)], capture_output=True, text=True,
+                         timeout=300).stdout
+    assert "ymm" in asm  # it is an AVX2 build
+    for insn in ("tileloadd", "ldtilecfg", "tdpbssd", "zmm"):
+        assert insn not in asm, f"{lib.name} contains {insn}: not portable to AVX2-only hosts"

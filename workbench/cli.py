@@ -35,6 +35,8 @@ def _add_engine(sub) -> None:
     s = esub.add_parser("stop", help="stop an engine started with `workbench engine start`")
     s.add_argument("target", nargs="?", help="target name (default: all)")
     esub.add_parser("status", help="list engines started with `workbench engine start`")
+    s = esub.add_parser("check", help="start each engine, send one short request, stop it (set-up runs this)")
+    s.add_argument("targets", nargs="*", help="targets (default: the embedded engines, local-llamacpp and local-vllm)")
 
 
 def _run_engine(args) -> int:
@@ -57,6 +59,8 @@ def _run_engine(args) -> int:
             engines.stop_detached(n)
         print("stopped: " + (", ".join(names) if names else "(none running)"))
         return 0
+    if args.action == "check":
+        return _check_engines(args.targets or ["local-llamacpp", "local-vllm"])
     states = engines.engine_states()
     if not states:
         print("no engines started with `workbench engine start`")
@@ -64,6 +68,21 @@ def _run_engine(args) -> int:
         state = "ready" if s["ready"] else ("alive, not answering" if s["alive"] else "dead")
         print(f"{s['target']:<20} {state:<22} {s['base_url']:<32} pid {s['pid']}  {s.get('engine_version') or ''}")
     return 0
+
+
+def _check_engines(names: list[str]) -> int:
+    """One line per engine: what answered, or why it did not. Exit 1 when any did not."""
+    from . import engines
+
+    bad = 0
+    for name in names:
+        try:
+            print(f"engine check: {engines.check(name)}", flush=True)
+        except engines.EngineError as e:
+            bad += 1
+            line = e.exit.describe() if isinstance(e, engines.EngineDied) else str(e).splitlines()[0]
+            print(f"engine check: FAILED {line}", file=sys.stderr, flush=True)
+    return 1 if bad else 0
 
 
 def _add_model(sub) -> None:

@@ -42,6 +42,102 @@ class EngineError(WorkbenchError, RuntimeError):
     """An engine that failed to start or answer; the message carries its last log lines."""
 
 
+# ----------------------------------------------------------------------------- how an engine ended
+SIGNAL_MEANING = {
+    "SIGILL": "illegal instruction: the engine ran a CPU instruction this machine does not enable",
+    "SIGSEGV": "segmentation fault",
+    "SIGBUS": "bus error",
+    "SIGABRT": "aborted",
+    "SIGKILL": "killed (by a user, or by the kernel when memory ran out)",
+    "SIGTERM": "terminated by another process",
+}
+_FEATURE_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
+                  "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags this CPU advertises (``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def compiled_features(log_text: str) -> list[str]:
+    """The CPU features an engine says it was compiled for: llama.cpp's ``system_info`` line
+    (``AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 ...``) or its ``CPU : SSE3 = 1 | ...`` line."""
+    import re
+
+    feats: list[str] = []
+    for line in log_text.splitlines():
+        if "AVX" in line and "= 1" in line:
+            feats += [m for m in re.findall(r"([A-Z][A-Z0-9_]+) = 1", line) if m not in feats]
+    return feats
+
+
+class EngineDied(EngineError):
+    """An engine process that ended while it was being started or used; ``exit`` says how."""
+
+    def __init__(self, message: str, exit: "EngineExit"):
+        super().__init__(message)
+        self.exit = exit
+
+
+@dataclass(frozen=True)
+class EngineExit:
+    """A managed engine that ended while it was in use: its exit code (negative: the signal
+    that killed it; None: not this process's child, code unknown) and the tail of its log."""
+
+    target: str
+    engine: str
+    pid: int | None
+    returncode: int | None
+    log_tail: str = ""
+
+    @property
+    def signal(self) -> str | None:
+        if self.returncode is None or self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+    @property
+    def how(self) -> str:
+        """``SIGILL (illegal instruction: …)``, ``exit code 1`` or ``exited (code unknown)``."""
+        if self.signal:
+            meaning = SIGNAL_MEANING.get(self.signal)
+            return f"{self.signal} ({meaning})" if meaning else self.signal
+        return f"exit code {self.returncode}" if self.returncode is not None else "exited (code unknown)"
+
+    def cpu_hint(self) -> str:
+        """For an illegal instruction: the features the engine was compiled for and those
+        the CPU advertises (a VM may advertise what it does not enable), and what to do."""
+        if self.signal != "SIGILL":
+            return ""
+        built = compiled_features(self.log_tail)
+        flags = sorted(f for f in _FEATURE_FLAGS if f in cpu_flags())
+        return (f"compiled for: {', '.join(built) or 'unknown'}; this CPU advertises: {', '.join(flags) or 'unknown'}. "
+                "Rebuild the engine portably: `make clean-venv setup` (the Makefile compiles llama.cpp "
+                "for the AVX2 baseline, without AMX or -march=native)")
+
+    def describe(self) -> str:
+        """One line: which engine, how it ended, and for SIGILL the CPU features involved."""
+        hint = self.cpu_hint()
+        return (f"engine {self.engine} of target {self.target!r} (pid {self.pid}) died: {self.how}"
+                + (f"; {hint}" if hint else ""))
+
+    def as_record(self) -> dict:
+        """What a run stores about it (``summary.engine_exit``)."""
+        return {"target": self.target, "engine": self.engine, "pid": self.pid, "returncode": self.returncode,
+                "signal": self.signal, "how": self.how, "log_tail": self.log_tail[-4000:]}
+
+
 # ----------------------------------------------------------------------------- ports
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -159,7 +255,24 @@ class Engine:
 
     @property
     def running(self) -> bool:
-        return self.process is None or self.process.poll() is None
+        return self.exited() is None
+
+    def exited(self) -> EngineExit | None:
+        """How the engine ended, if it has (None while it runs, and always for an external
+        target or after :meth:`stop`: an engine stopped on purpose did not die)."""
+        if self._stopped:
+            return None
+        if self.process is not None:
+            code = self.process.poll()
+            if code is None:
+                return None
+        elif self.detached_pid is not None:
+            if _pid_alive(self.detached_pid):
+                return None
+            code = None  # not this process's child: its exit code is not ours to read
+        else:
+            return None
+        return EngineExit(self.target.name, self.target.engine, self.pid, code, self.log_tail(60))
 
     def log_tail(self, n: int = 40) -> str:
         return log_tail(self.log_path, n)
@@ -315,9 +428,13 @@ def _wait_ready(engine: Engine, timeout_s: float, quiet: bool) -> None:
     while True:
         code = engine.process.poll()
         if code is not None:
-            raise EngineError(
-                f"engine {t.engine} for target {t.name!r} exited with code {code} before it was ready.\n"
-                f"Command: {' '.join(engine.process.args)}\nLast lines of {engine.log_path}:\n{engine.log_tail()}"
+            died = EngineExit(t.name, t.engine, engine.pid, code, engine.log_tail(60))
+            how = f" ({died.how})" if died.signal else ""
+            hint = f"\n{died.cpu_hint()}" if died.cpu_hint() else ""
+            raise EngineDied(
+                f"engine {t.engine} for target {t.name!r} exited with code {code}{how} before it was ready.{hint}\n"
+                f"Command: {' '.join(engine.process.args)}\nLast lines of {engine.log_path}:\n{engine.log_tail()}",
+                died,
             )
         if models_ready(engine.base_url, timeout=2.0) is not None:
             return
@@ -352,10 +469,91 @@ def serving(target: str | Target, *, ready_timeout_s: float = 30.0, **kw):
     # a busy single-slot engine (llama-cpp-python) may not answer /models at once: give it time
     if state and (state["ready"] or models_ready(state["base_url"], timeout=ready_timeout_s) is not None):
         yield Engine(target=t, base_url=state["base_url"], port=state.get("port"),
+                     log_path=Path(state["log"]) if state.get("log") else None,
                      version=state.get("engine_version"), detached=True, detached_pid=state.get("pid"))
         return
     with running(t, **kw) as engine:
         yield engine
+
+
+def url_target(url: str) -> Target:
+    """An ad-hoc external target for a server URL ending in /v1: the first model it lists."""
+    ids = models_ready(url.rstrip("/"), timeout=10.0)
+    if not ids:
+        raise EngineError(f"{url}/models does not answer: is the server up?")
+    return Target(name=url.split("//", 1)[1].split("/", 1)[0], engine="external", model=ids[0],
+                  base_url=url.rstrip("/"), source="command line")
+
+
+@contextlib.contextmanager
+def endpoint(target: "str | Target | Engine", **kw):
+    """Where a run sends its requests, resolved once: yields an :class:`Engine` for ``target``,
+    which is a running Engine (used as is), a Target or a target name (:func:`serving`: the
+    detached engine when one runs, else one started here and stopped on exit; an external
+    target starts nothing and is not asked for /models), or a server URL ending in /v1 (an
+    ad-hoc external target: its first listed model).
+    The Engine carries the target, the base URL and, for a managed engine, the process that
+    :meth:`Engine.exited` watches."""
+    if isinstance(target, Engine):
+        if target.detached and target.detached_pid is None and target.target.managed:
+            state = detached_engine(target.target.name)  # an Engine made by hand for a detached one
+            if state and state.get("base_url") == target.base_url:
+                target.detached_pid = state.get("pid")
+        yield target
+        return
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        yield Engine(target=url_target(target), base_url=target.rstrip("/"))
+        return
+    t = get_target(target)
+    if not t.managed:  # sent to as it is: some gateways and APIs answer no /models
+        yield Engine(target=t, base_url=t.base_url)
+        return
+    with serving(t, **kw) as e:
+        yield e
+
+
+class EngineWatch:
+    """The managed engine of one run, asked after each failed request whether it died
+    (a failed request is how a dead engine first shows; polling the process is cheap).
+    ``died`` is the :class:`EngineExit` once it has; an external target is never watched."""
+
+    def __init__(self, engine: Engine | None):
+        self.engine = engine if engine is not None and engine.target.managed else None
+        self.died: EngineExit | None = None
+
+    def failed(self) -> EngineExit | None:
+        if self.engine is not None and self.died is None:
+            self.died = self.engine.exited()
+        return self.died
+
+    def final(self) -> EngineExit | None:
+        """At the end of the run: did the engine die at any point (also after the last failure)?"""
+        return self.died or (self.engine.exited() if self.engine is not None else None)
+
+
+def check(target: "str | Target", timeout_s: float | None = None) -> str:
+    """Start ``target``'s engine, send it one short chat request, stop it. Returns a line saying
+    what answered; raises :class:`EngineDied` (how it died: signal, CPU features) or
+    :class:`EngineError` (it did not start or did not answer)."""
+    with running(target, timeout_s=timeout_s) as e:
+        body = json.dumps({"model": e.target.model, "max_tokens": 4, "temperature": 0,
+                           "messages": [{"role": "user", "content": "Say OK."}]}).encode()
+        req = urllib.request.Request(f"{e.base_url}/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                reply = json.loads(r.read().decode())
+        except (OSError, ValueError) as err:
+            time.sleep(0.5)  # let a crashing process finish dying, so its signal can be read
+            died = e.exited()
+            if died is not None:
+                raise EngineDied(f"{e.target.name}: {died.describe()}", died) from None
+            raise EngineError(f"{e.target.name}: the engine started but its first request failed ({err}); "
+                              f"log: {e.log_path}") from None
+        text = (reply.get("choices") or [{}])[0].get("message", {}).get("content", "")
+        return (f"{e.target.name}: {e.version or e.target.engine} answered {text.strip()[:30]!r} "
+                f"in {time.perf_counter() - t0:.1f} s (started in {e.start_s:.0f} s)")
 
 
 # ----------------------------------------------------------------------------- detached state (CLI)
