@@ -195,3 +195,19 @@ def test_verdicts_on_measured_quality_runs(tmp_path):
     (par,) = v[v.claim == claims.CLAIMS["engine-parity"]].itertuples()
     assert (par.value, par.ci_low, par.ci_high, par.verdict) == (0.0, 0.0, 0.0, "holds")
     assert vl in par.source and q4 in par.source and "p=1" in par.why
+
+
+@pytest.mark.parametrize("status", ["failed", "degraded"])
+def test_a_run_that_is_not_evidence_makes_no_verdict(tmp_path, status):
+    """The only vLLM run is failed or degraded: engine parity has no measured pair
+    (the same runs, completed, give one: see the test above)."""
+    from workbench.store import load
+    from workbench.workloads import load_workload
+
+    items = load_workload("intent-routing").items[:20]
+    right = [(it["id"], it["reference"]) for it in items]
+    _quality_run(tmp_path, "cpp", "llamacpp", "Q4_1", right)
+    _quality_run(tmp_path, "vllm", "vllm", "float32", right, status=status)
+    assert claims.quality_pairs(load([tmp_path]), "engine-parity") == []
+    _quality_run(tmp_path, "vllm", "vllm", "float32", right)
+    assert len(claims.quality_pairs(load([tmp_path]), "engine-parity")) == 1

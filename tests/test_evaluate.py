@@ -38,13 +38,36 @@ def test_evaluate_against_fake_server(results_root):
     assert run_metrics(res.run_id, r).set_index("metric").loc["accuracy", "value"] == pytest.approx(n_billing / 12)
 
 
-def test_failed_requests_are_scored_failures(results_root):
+def test_errored_items_are_left_out_of_the_metrics_and_counted(results_root):
+    """Every second request fails (HTTP 500): the metrics cover the 3 answered items, n_errors
+    says 3, and 50 % errors makes the run degraded (the default limit is 5 %)."""
     with FakeServer(FakeConfig(status=500, fail_every=2, chunks=1, piece='{"title": "x"}')) as fake:
         res = evaluate(_fake_target(fake), "meeting-structured", limit=6, concurrency=1, progress=False)
     m = res.metrics.set_index("metric")
-    assert m.loc["parsed_ok", "value"] == pytest.approx(0.5)
-    items = load(results_root).items
+    assert m.loc["parsed_ok", "value"] == 1.0  # every answered item parsed; the failures are not scored
+    assert (m["n"] == 3).all() and (m["n_errors"] == 3).all()
+    assert res.status == "degraded"
+    r = load(results_root)
+    items = r.items
     assert (items["error"] != "").sum() == 3 and not items.loc[items["error"] != "", "parsed_ok"].any()
+    run = r.runs.iloc[0]
+    assert run.status == "degraded" and run.summary["n_errors"] == 3 and run.summary["n_answered"] == 3
+    assert run_metrics(res.run_id, r).set_index("metric").loc["parsed_ok", "n_errors"] == 3
+
+
+def test_an_errored_item_is_not_a_wrong_answer(results_root):
+    """The same replies with and without failures in between give the same accuracy on the
+    items that were answered; with a higher error limit the run is completed."""
+    wl = load_workload("ticket-classification")
+    with FakeServer(FakeConfig(status=500, fail_every=3, chunks=1, piece="billing")) as fake:
+        res = evaluate(_fake_target(fake), wl, limit=12, concurrency=1, progress=False, seed=2, max_error_rate=0.5)
+    items = load(results_root).items.set_index("item_id")
+    ok = items[items["error"] == ""]
+    chosen = {it["id"]: it for it in wl.selected(12, seed=2)}
+    expected = sum(chosen[i]["reference"] == "billing" for i in ok.index) / len(ok)
+    m = res.metrics.set_index("metric")
+    assert res.status == "completed" and m.loc["accuracy", "n_errors"] == 12 - len(ok) == 4
+    assert m.loc["accuracy", "value"] == pytest.approx(expected)
 
 
 def test_retrieval_against_fake_embeddings(results_root):
@@ -117,14 +140,14 @@ def test_retrieval_on_llamacpp_embeddings(results_root):
 @pytest.mark.engines
 def test_a_target_name_reuses_the_detached_engine(tmp_path, monkeypatch):
     from workbench import engines
-    from workbench.evaluate import _endpoint
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path))  # engine state of this test only
     detached = engines.start_engine("local-llamacpp", detach=True)  # as `workbench engine start`
     try:
-        with _endpoint("local-llamacpp") as (endpoint, t):
-            assert (endpoint.base_url, endpoint.detached, endpoint.pid, t.name) == (
+        with engines.endpoint("local-llamacpp") as endpoint:  # how evaluate and measure resolve a name
+            assert (endpoint.base_url, endpoint.detached, endpoint.pid, endpoint.target.name) == (
                 detached.base_url, True, detached.pid, "local-llamacpp")
+            assert endpoint.exited() is None and endpoint.log_path == detached.log_path
         assert engines.models_ready(detached.base_url, timeout=30) is not None  # left running
     finally:
         assert engines.stop_detached("local-llamacpp")
@@ -160,3 +183,28 @@ def test_retrieval_without_embeddings_fails_clearly(results_root):
         with pytest.raises(EvalError, match="embedding the corpus failed at passage 'pol-000'"):
             evaluate(target, "policy-retrieval", limit=3, progress=False)
     assert not results_root.exists() or not any(results_root.iterdir())
+
+
+def test_decide_leaves_out_a_degraded_quality_run_and_says_so(results_root):
+    """Half the items errored: the run is degraded, so the decision neither scores it nor uses it
+    as measured quality; its notes name the run and why. A clean run of the same target counts."""
+    from workbench.options import measured_quality
+    from workbench.report import decide_workloads
+
+    wl = load_workload("meeting-structured")
+    with FakeServer(FakeConfig(status=500, fail_every=2, chunks=1, piece='{"title": "x"}')) as fake:
+        bad = evaluate(_fake_target(fake), wl, limit=6, concurrency=1, progress=False)
+    assert bad.status == "degraded"
+    r = load(results_root)
+    assert measured_quality(r, wl, targets=["fake"]) is None
+    ctx = decide_workloads([wl.name], results_paths=[str(results_root)], include_projected=False)
+    notes = ctx.built[wl.name].notes
+    assert any(f"left out run {bad.run_id} (quality, fake): degraded" in n for n in notes), notes
+    from workbench.dashboard import Dashboard, load_data  # the dashboard says so too
+
+    dash = Dashboard(load_data([wl.name], results_paths=[str(results_root)], include_projected=False), wl.name)
+    assert "Not used as evidence" in dash.provenance.value and bad.run_id in dash.provenance.value
+    with FakeServer(FakeConfig(chunks=1, piece='{"title": "x"}')) as fake:
+        good = evaluate(_fake_target(fake), wl, limit=6, concurrency=1, progress=False)
+    q = measured_quality(load(results_root), wl, targets=["fake"])
+    assert good.status == "completed" and q is not None and q.n_items == 6 and bad.run_id not in q.source

@@ -77,7 +77,8 @@ def test_each_fault_is_a_row_with_its_status_and_nothing_is_lost(engine, tmp_pat
     validate(r)
     rows = r.requests.sort_values("request_id").reset_index(drop=True)
     _report("faults, no retries (target retries: 0)", rows, proxy)
-    assert res.status == "completed" and r.runs.iloc[0]["status"] == "completed"
+    # 6 of 8 requests failed: a run of faults is never a clean measurement
+    assert res.status == "degraded" and r.runs.iloc[0]["status"] == "degraded"
     _check_nothing_lost(rows, proxy)
     assert set(rows["attempt"]) == {0}  # retries are off unless the target asks: one row per request
     # concurrency 1: row i is the proxy's request i
@@ -138,7 +139,9 @@ def test_engine_killed_mid_run_keeps_every_finished_request(tmp_path):
         rows = r.requests.sort_values("request_id").reset_index(drop=True)
         _report("engine killed mid-run (SIGKILL to its process group)", rows, proxy)
         _check_nothing_lost(rows, proxy)
-        assert out["res"].status == "completed" and r.runs.iloc[0]["status"] == "completed"
+        # measured through a proxy (an external target): no process to watch, but most requests
+        # failed, so the run is degraded, never a clean measurement
+        assert out["res"].status == "degraded" and r.runs.iloc[0]["status"] == "degraded"
         assert len(rows) == 12 and 2 <= rows["ok"].sum() < 12
         dead = rows[~rows["ok"]]
         assert (dead["http_status"].isin([0, 200])).all() and (dead["error"] != "").all()

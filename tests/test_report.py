@@ -3,7 +3,6 @@ standalone HTML that renders offline (checked in headless Chromium with networki
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys

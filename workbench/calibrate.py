@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .errors import WorkbenchError
+from .schema import EVIDENCE_STATUSES
 from .project import Arch, Cell, Efficiency, Hardware, quant, serving_point
 
 MAX_BATCH = {"llamacpp": 1, "vllm": 256, "transformers": 256}
@@ -44,7 +45,7 @@ def load_points(results, kinds=("load", "gpu-load")):
     runs, req = results.runs, results.requests
     if runs.empty or req.empty:
         return pd.DataFrame(columns=cols)
-    runs = runs[runs["kind"].isin(kinds) & runs["status"].isin(["completed", "interrupted"])]
+    runs = runs[runs["kind"].isin(kinds) & runs["status"].isin(EVIDENCE_STATUSES)]
     req = req[(req["phase"] == "measure") & req["ok"].astype(bool) & req["run_id"].isin(runs["run_id"])].copy()
     req = req[req["output_tokens"].fillna(0) > 1]
     if req.empty:

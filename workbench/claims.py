@@ -35,6 +35,7 @@ from .project import (
     max_sequences,
     weight_bytes,
 )
+from .schema import EVIDENCE_STATUSES
 
 GIB = 2**30
 
@@ -304,7 +305,7 @@ def quality_pairs(results, claim_id: str) -> list[tuple]:
     "engine-parity" vLLM vs llama.cpp at 4 bits or more. The best run of each side counts."""
     if results is None or not len(results.runs) or not len(results.items):
         return []
-    runs = results.runs[results.runs["kind"] == "quality"]
+    runs = results.runs[(results.runs["kind"] == "quality") & results.runs["status"].isin(EVIDENCE_STATUSES)]
     runs = runs[~runs["weights"].fillna("real").astype(str).str.contains("random")]
     n_items = results.items.groupby("run_id").size()
     runs = runs[runs["run_id"].isin(n_items.index)]

@@ -402,11 +402,13 @@ def _resolve(target_or_base_url, model: str | None) -> tuple[str, str, str | Non
 def run_requests(target_or_base_url, requests: list[Request], *, concurrency: int = 4,
                  model: str | None = None, progress: bool = True,
                  on_response: Callable[[int, Response], Any] | None = None,
-                 stream: bool = True, force_output_tokens: int | None = None) -> list[Response]:
+                 stream: bool = True, force_output_tokens: int | None = None,
+                 stop: Callable[[], bool] | None = None) -> list[Response | None]:
     """Send ``requests`` with at most ``concurrency`` in flight; results in input order.
 
     ``target_or_base_url``: an Engine, a Target (or its name) with a base_url, or a URL
     ending in /v1. Starts nothing. ``on_response(i, response)`` is called as each finishes.
+    Once ``stop()`` returns true no further request is sent; those not sent are None.
     Safe to call from Jupyter (runs its own event loop in a worker thread when one is running).
     """
     base_url, model, api_key, strict, caps = _resolve(target_or_base_url, model)
@@ -422,6 +424,8 @@ def run_requests(target_or_base_url, requests: list[Request], *, concurrency: in
         async with Client(base_url, model, api_key=api_key, strict=strict, capabilities=caps) as client:
             async def one(i: int, req: Request) -> None:
                 async with sem:
+                    if stop is not None and stop():
+                        return
                     r = await client.send(req, stream=stream and req.endpoint != "embeddings",
                                           force_output_tokens=force_output_tokens)
                 out[i] = r
@@ -435,6 +439,6 @@ def run_requests(target_or_base_url, requests: list[Request], *, concurrency: in
             finally:
                 if bar is not None:
                     bar.close()
-        return out  # type: ignore[return-value]
+        return out
 
     return run_sync(main())

@@ -323,7 +323,8 @@ class Dashboard:
         self.summary.value = summary_html(decision, scenario)
         self.placement.value = placement_html(decision)
         self.provenance.value = provenance_html(
-            workload, scenario, options, self.data.token_profiles.get(scenario.workload))
+            workload, scenario, options, self.data.token_profiles.get(scenario.workload),
+            self.data.left_out.get(scenario.workload, ()))
         self.last_update_ms = (time.perf_counter() - t0) * 1e3
 
     def _decide(self, scenario: Scenario) -> tuple:

@@ -94,8 +94,9 @@ def _yes(ok) -> str:
     return "–" if ok is None else ("ok" if ok else "no")
 
 
-def provenance_html(workload, scenario: Scenario, options: list, token_profile) -> str:
-    """Every input of the decision with its provenance label and source."""
+def provenance_html(workload, scenario: Scenario, options: list, token_profile, left_out=()) -> str:
+    """Every input of the decision with its provenance label and source, then the stored runs
+    left out of it (failed or degraded: never evidence) and why."""
     default = default_scenario(workload)
 
     def src(name):
@@ -120,5 +121,7 @@ def provenance_html(workload, scenario: Scenario, options: list, token_profile) 
         for name, label in (getattr(o, "provenance", None) or {}).items():
             rows.append((f"{o.name}: {name}", _num(getattr(o, name, None)), label))
     body = "".join(f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td>{esc(c)}</td></tr>" for a, b, c in rows)
+    dropped = "".join(f"<li>{esc(n)}</li>" for n in left_out)
+    dropped = f"<p><b>Not used as evidence</b></p><ul class='wb-left-out'>{dropped}</ul>" if dropped else ""
     return ("<table class='wb-provenance'><tr><th>input</th><th>value</th>"
-            f"<th>provenance (source)</th></tr>{body}</table>")
+            f"<th>provenance (source)</th></tr>{body}</table>{dropped}")

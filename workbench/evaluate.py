@@ -10,7 +10,6 @@ with on_response = score + persist → metrics + bootstrap CIs → run summary.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from . import engines
 from .errors import WorkbenchError
-from .scorers import SCORERS, Scored, failed, metrics
+from .schema import MAX_ERROR_RATE, run_status
+from .scorers import SCORERS, Scored, metrics
 from .stats import bootstrap_ci, compare_binary, paired_bootstrap
 from .workloads import Workload, load_workload
 
@@ -40,45 +41,33 @@ class EvalError(WorkbenchError, RuntimeError):
 class EvalResult:
     run_id: str
     run_dir: Path
-    metrics: Any  # pandas.DataFrame: metric, value, ci_low, ci_high, n
+    metrics: Any  # pandas.DataFrame: metric, value, ci_low, ci_high, n (answered items), n_errors
     workload: str = ""
     target: str = ""
+    status: str = "completed"
+    error: str = ""  # why the run failed (the engine's death), when it did
 
     def _repr_html_(self) -> str:
-        return f"<b>{self.workload} on {self.target}</b> (run {self.run_id})" + self.metrics.to_html(index=False)
-
-
-# --------------------------------------------------------------------------- endpoint
-@contextlib.contextmanager
-def _endpoint(target):
-    """Yield (thing run_requests accepts, Target): an Engine passed in, used as is; an external
-    target, which starts nothing; else ``engines.serving``: the detached engine started with
-    ``workbench engine start`` (reused, left running), or one started here and stopped on exit."""
-    from . import engines
-    from .targets import get_target
-
-    if hasattr(target, "base_url") and hasattr(target, "target"):  # an Engine
-        yield target, target.target
-        return
-    t = get_target(target)
-    if not t.managed:
-        yield t, t
-        return
-    with engines.serving(t) as e:
-        yield e, t
+        return (f"<b>{self.workload} on {self.target}</b> (run {self.run_id}, {self.status})"
+                + self.metrics.to_html(index=False))
 
 
 # --------------------------------------------------------------------------- metrics table
-def metrics_table(wl: Workload, items: list[dict], scored: list[Scored], *, seed: int = 0,
+METRIC_COLUMNS = ["metric", "value", "ci_low", "ci_high", "n", "n_errors"]
+
+
+def metrics_table(wl: Workload, items: list[dict], scored: list[Scored], *, n_errors: int = 0, seed: int = 0,
                   n_boot: int = 2000):
-    """One row per metric: value on all items, 95 % percentile-bootstrap CI, n items."""
+    """One row per metric over the answered ``items`` (aligned with ``scored``): value, 95 %
+    percentile-bootstrap CI, ``n`` answered items, and ``n_errors`` items whose request failed
+    (left out: an unanswered item is not a wrong answer)."""
     import pandas as pd
 
     rows = []
     for name, m in metrics(wl.spec, items, scored).items():
         v, lo, hi = bootstrap_ci(m.value, len(items), seed=seed, n_boot=n_boot) if items else (np.nan,) * 3
-        rows.append({"metric": name, "value": v, "ci_low": lo, "ci_high": hi, "n": len(items)})
-    return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high", "n"])
+        rows.append({"metric": name, "value": v, "ci_low": lo, "ci_high": hi, "n": len(items), "n_errors": n_errors})
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
 def _pool(vec) -> np.ndarray:
@@ -102,8 +91,11 @@ def _embed_corpus(wl: Workload, endpoint, concurrency: int) -> np.ndarray:
     vecs = []
     for req, r in zip(reqs, resps):
         if not r.ok or not r.embeddings or len(r.embeddings) != len(req.body["input"]):
-            raise EvalError(f"workload {wl.name!r}: embedding the corpus failed at passage "
-                            f"{req.item_id!r}: {r.error or 'no embeddings returned'}")
+            died = engines.EngineWatch(endpoint).final()
+            msg = f"workload {wl.name!r}: embedding the corpus failed at passage {req.item_id!r}: "
+            if died is not None:
+                raise engines.EngineDied(msg + died.describe(), died)
+            raise EvalError(msg + (r.error or "no embeddings returned"))
         vecs.extend(_pool(v) for v in r.embeddings)
     mat = np.vstack(vecs)
     return mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
@@ -111,52 +103,93 @@ def _embed_corpus(wl: Workload, endpoint, concurrency: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- evaluate
 def evaluate(target, workload: str | Workload, limit: int | None = None, concurrency: int = 4,
-             results_root=None, progress: bool = True, seed: int = 0) -> EvalResult:
+             results_root=None, progress: bool = True, seed: int = 0,
+             max_error_rate: float = MAX_ERROR_RATE) -> EvalResult:
     """Run ``workload`` (or a seeded subset of ``limit`` items) against ``target`` (a name, a
-    Target or an Engine) at temperature 0, persisting each scored item as it finishes."""
+    Target or an Engine) at temperature 0, persisting each scored item as it finishes.
+
+    Metrics cover the answered items; items whose request failed are stored with their error
+    and counted in ``n_errors``. The run is "degraded" when more than ``max_error_rate`` of its
+    items failed, and "failed" — with the engine's exit in its summary — when the managed
+    engine died (no further item is sent)."""
+    if not 0 <= max_error_rate < 1:
+        raise EvalError(f"max_error_rate: must be a fraction in [0, 1), got {max_error_rate!r}")
+    wl = workload if isinstance(workload, Workload) else load_workload(workload)
+    with engines.endpoint(target) as engine:
+        return _evaluate(engine, wl, limit, concurrency, results_root, progress, seed, max_error_rate)
+
+
+def _evaluate(engine, wl: Workload, limit, concurrency, results_root, progress, seed, max_error_rate) -> EvalResult:
     from .client import run_requests
     from .store import RunWriter
 
-    wl = workload if isinstance(workload, Workload) else load_workload(workload)
+    t = engine.target
     items = wl.selected(limit, seed)
     requests = wl.requests(limit, seed)
     scorer = SCORERS[wl.spec["scorer"]]
     scored: list[Scored | None] = [None] * len(items)
-    with _endpoint(target) as (endpoint, t):
-        extra = {} if t.strict or wl.task == "retrieval" else GREEDY_FIELDS.get(t.engine, {})
-        for r in requests:
-            r.body.update(extra)
-        params = {"limit": limit, "concurrency": concurrency, "seed": seed, "n_items": len(items),
-                  "max_tokens": wl.max_tokens, "temperature": 0, **extra, "scorer": wl.spec["scorer"]}
-        if wl.task == "retrieval":
-            params["pooling"] = "client-side mean of token vectors when the server returns one per token"
-        # embed the corpus first: a target without /v1/embeddings fails here, before a run exists
-        corpus = _embed_corpus(wl, endpoint, concurrency) if wl.task == "retrieval" else None
-        ids = [c["id"] for c in wl.corpus]
-        with RunWriter(kind="quality", target=t.name, engine=t.engine, model=t.model, params=params,
-                       root=results_root, workload=wl.name, weights="real",
-                       engine_version=getattr(endpoint, "version", None), dtype=t.deployment.dtype) as run:
+    extra = {} if t.strict or wl.task == "retrieval" else GREEDY_FIELDS.get(t.engine, {})
+    for r in requests:
+        r.body.update(extra)
+    params = {"limit": limit, "concurrency": concurrency, "seed": seed, "n_items": len(items),
+              "max_tokens": wl.max_tokens, "temperature": 0, **extra, "scorer": wl.spec["scorer"],
+              "max_error_rate": max_error_rate}
+    if wl.task == "retrieval":
+        params["pooling"] = "client-side mean of token vectors when the server returns one per token"
+    # embed the corpus first: a target without /v1/embeddings fails here, before a run exists
+    corpus = _embed_corpus(wl, engine, concurrency) if wl.task == "retrieval" else None
+    ids = [c["id"] for c in wl.corpus]
+    watch, errors = engines.EngineWatch(engine), []
+    with RunWriter(kind="quality", target=t.name, engine=t.engine, model=t.model, params=params,
+                   root=results_root, workload=wl.name, weights="real",
+                   engine_version=engine.version, dtype=t.deployment.dtype) as run:
 
-            def on_response(i: int, r) -> None:
-                item = items[i]
-                text = r.text
-                if r.ok and corpus is not None:
-                    text = json.dumps(_rank(r.embeddings[0], corpus, ids)) if r.embeddings else ""
-                s = scorer(item, text, wl.spec) if r.ok else failed(wl.spec, item)
-                scored[i] = s
-                run.append("items", {
-                    "workload": wl.name, "item_id": item["id"], "output": text, "parsed_ok": s.parsed_ok,
-                    "scores": s.scores, "prompt_tokens": r.prompt_tokens,
-                    "output_tokens": r.output_tokens, "latency_ms": r.e2el_ms, "error": r.error or "",
-                })
+        def on_response(i: int, r) -> None:
+            item = items[i]
+            text = r.text
+            if r.ok and corpus is not None:
+                text = json.dumps(_rank(r.embeddings[0], corpus, ids)) if r.embeddings else ""
+            if r.ok:
+                scored[i] = scorer(item, text, wl.spec)
+            else:
+                errors.append(item["id"])
+                watch.failed()
+            run.append("items", {
+                "workload": wl.name, "item_id": item["id"], "output": text if r.ok else None,
+                "parsed_ok": bool(r.ok and scored[i].parsed_ok), "scores": scored[i].scores if r.ok else {},
+                "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "latency_ms": r.e2el_ms,
+                "error": r.error or "",
+            })
 
-            run_requests(endpoint, requests, concurrency=concurrency, progress=progress,
-                         on_response=on_response, stream=False)
-            table = metrics_table(wl, items, [s for s in scored if s is not None], seed=seed)
-            summary = {r["metric"]: {k: r[k] for k in ("value", "ci_low", "ci_high", "n")}
-                       for r in table.to_dict("records")}
-            run.finish("completed", summary={"metrics": summary, "primary_metric": wl.primary_metric})
-    return EvalResult(run.run_id, run.dir, table, wl.name, t.name)
+        ended = "completed"
+        try:
+            run_requests(engine, requests, concurrency=concurrency, progress=progress, on_response=on_response,
+                         stream=False, stop=lambda: watch.died is not None)
+        except KeyboardInterrupt:
+            ended = "interrupted"
+        table, status, fields = _finish(run, wl, items, scored, errors, watch.final(), ended, max_error_rate, seed)
+        if ended == "interrupted":
+            raise KeyboardInterrupt
+    return EvalResult(run.run_id, run.dir, table, wl.name, t.name, status, fields.get("error", ""))
+
+
+def _finish(run, wl: Workload, items, scored, errors, died, ended: str, max_error_rate: float, seed: int):
+    """Metrics over the answered items and the run's status: "failed" when the engine died,
+    else "degraded" above ``max_error_rate`` errored items, else ``ended``."""
+    answered = [i for i, s in enumerate(scored) if s is not None]
+    table = metrics_table(wl, [items[i] for i in answered], [scored[i] for i in answered],
+                          n_errors=len(errors), seed=seed)
+    fields = {"metrics": {r["metric"]: {k: r[k] for k in ("value", "ci_low", "ci_high", "n", "n_errors")}
+                          for r in table.to_dict("records")},
+              "primary_metric": wl.primary_metric, "n_items": len(items), "n_answered": len(answered),
+              "n_errors": len(errors)}
+    if died is not None:
+        status = "failed"
+        fields.update(engine_exit=died.as_record(), error=died.describe())
+    else:
+        status = run_status(len(answered), len(errors), max_error_rate=max_error_rate, ended=ended)
+    run.finish(status, summary=fields)
+    return table, status, fields
 
 
 # --------------------------------------------------------------------------- from the store
@@ -171,19 +204,28 @@ def _run_items(run_id: str, results) -> tuple[dict, Any]:
     return meta, items
 
 
-def rescore(wl: Workload, items_df) -> tuple[list[dict], list[Scored]]:
-    """Workload items and their scores recomputed from stored outputs (failed requests score 0)."""
-    by_id = {it["id"]: it for it in wl.items}
+def answered(items_df):
+    """The stored items whose request was answered (no error text, an output string): the
+    only ones a metric may score. An errored item is not a wrong answer."""
+    ok = [not (isinstance(e, str) and e) and isinstance(o, str)
+          for e, o in zip(items_df["error"], items_df["output"])]
+    return items_df[np.array(ok, dtype=bool)]
+
+
+def rescore(wl: Workload, items_df) -> tuple[list[dict], list[Scored], int]:
+    """``(items, scored, n_errors)``: the workload items answered in ``items_df`` (stored ITEMS
+    rows) and their scores recomputed from the stored outputs, and how many rows errored
+    (left out, never scored). Rows whose item the workload no longer has are skipped."""
+    by_id = {str(it["id"]): it for it in wl.items}
+    ok = answered(items_df)
     items, scored = [], []
     scorer = SCORERS[wl.spec["scorer"]]
-    for row in items_df.itertuples():
-        item = by_id.get(row.item_id)
-        if item is None:
-            continue
-        ok = not row.error and isinstance(row.output, str)
-        items.append(item)
-        scored.append(scorer(item, row.output, wl.spec) if ok else failed(wl.spec, item))
-    return items, scored
+    for row in ok.itertuples():
+        item = by_id.get(str(row.item_id))
+        if item is not None:
+            items.append(item)
+            scored.append(scorer(item, row.output, wl.spec))
+    return items, scored, len(items_df) - len(ok)
 
 
 def run_metrics(run_id: str, results=None):
@@ -193,14 +235,15 @@ def run_metrics(run_id: str, results=None):
     results = results if results is not None else load()
     meta, df = _run_items(run_id, results)
     wl = load_workload(meta["workload"])
-    items, scored = rescore(wl, df)
-    return metrics_table(wl, items, scored)
+    items, scored, n_errors = rescore(wl, df)
+    return metrics_table(wl, items, scored, n_errors=n_errors)
 
 
 def quality_table(results=None, *, workload: str | None = None):
     """One row per (quality run, metric): run_id, target, model, dtype, workload, status, metric,
-    value, ci_low, ci_high, n, provenance. Completed runs use their stored summary; interrupted
-    or failed ones are recomputed from the items they kept."""
+    value, ci_low, ci_high, n (answered items), n_errors, provenance. Runs whose stored summary
+    counts errors use it; others (interrupted, failed, or written before errors were counted)
+    are recomputed from the items they kept."""
     import pandas as pd
 
     from .store import load
@@ -212,7 +255,7 @@ def quality_table(results=None, *, workload: str | None = None):
     rows = []
     for run in runs.itertuples():
         summary = (run.summary or {}).get("metrics") if isinstance(run.summary, dict) else None
-        if summary is None:
+        if not summary or any("n_errors" not in r for r in summary.values()):
             try:
                 table = run_metrics(run.run_id, results)
             except WorkbenchError:
@@ -222,9 +265,9 @@ def quality_table(results=None, *, workload: str | None = None):
             rows.append({"run_id": run.run_id, "target": run.target, "model": run.model, "dtype": run.dtype,
                          "workload": run.workload, "status": run.status, "metric": metric,
                          "value": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"],
-                         "provenance": "measured"})
+                         "n_errors": r["n_errors"], "provenance": "measured"})
     return pd.DataFrame(rows, columns=["run_id", "target", "model", "dtype", "workload", "status", "metric",
-                                       "value", "ci_low", "ci_high", "n", "provenance"])
+                                       "value", "ci_low", "ci_high", "n", "n_errors", "provenance"])
 
 
 def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int = 2000):
@@ -244,12 +287,13 @@ def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int 
         raise EvalError(f"runs {run_a} and {run_b} measured different workloads "
                         f"({meta_a['workload']!r} vs {meta_b['workload']!r})")
     wl = load_workload(meta_a["workload"])
+    df_a, df_b = answered(df_a), answered(df_b)  # an item unanswered in either run is not compared
     common = sorted(set(df_a["item_id"]) & set(df_b["item_id"]))
     if not common:
-        raise EvalError(f"runs {run_a} and {run_b} share no items")
+        raise EvalError(f"runs {run_a} and {run_b} share no answered items")
     pick = lambda df: df.set_index("item_id").loc[common].reset_index()
-    items, sa = rescore(wl, pick(df_a))
-    _, sb = rescore(wl, pick(df_b))
+    items, sa, _ = rescore(wl, pick(df_a))
+    _, sb, _ = rescore(wl, pick(df_b))
     ma, mb = metrics(wl.spec, items, sa), metrics(wl.spec, items, sb)
     rows = []
     for name in ma:

@@ -28,11 +28,14 @@ import asyncio
 import contextlib
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
+from . import engines
 from .client import Client, Request, Response
 from .loadgen import (  # noqa: F401  (re-exported: harness.parse_profile etc. keep working)
     ARRIVALS,
@@ -44,7 +47,12 @@ from .loadgen import (  # noqa: F401  (re-exported: harness.parse_profile etc. k
     probe_capabilities,
     synthetic_requests,
 )
+from .metrics import summarize
 from .runloop import run_sync
+from .schema import MAX_ERROR_RATE, run_status
+from .store import RunWriter
+from .telemetry import Telemetry, metrics_url, window_stats
+from .workloads import load_workload
 
 DEFAULT_OUTPUT_TOKENS = 128
 RETRY_AFTER_CAP_S = 30.0
@@ -63,6 +71,7 @@ class MeasureResult:
     summary: Any  # pandas.DataFrame, one row per load point
     status: str = "completed"
     notes: list[str] = field(default_factory=list)
+    error: str = ""  # why the run failed (the engine's death), when it did
 
     def _repr_html_(self) -> str:
         return f"<p>run <code>{self.run_id}</code> ({self.status})</p>" + self.summary.to_html(index=False)
@@ -103,10 +112,11 @@ class _Sweep:
     """State shared by the load points of one run: the client, the run, counters, progress."""
 
     def __init__(self, client: Client, run, send_kw: dict, bar=None, retries: int = 0,
-                 give_up_after: int | None = GIVE_UP_AFTER, notes: list[str] | None = None):
+                 give_up_after: int | None = GIVE_UP_AFTER, notes: list[str] | None = None, engine=None):
         self.client, self.run, self.send_kw, self.bar = client, run, send_kw, bar
         self.retries = retries
         self.give_up_after = give_up_after
+        self.watch = engines.EngineWatch(engine)  # the managed engine measured: its death stops the run
         self.next_id = 0
         self.rows: list[dict] = []
         self.failing = 0  # failed requests in a row in the current load point (after retries)
@@ -114,9 +124,12 @@ class _Sweep:
         self.notes = notes if notes is not None else []  # the run's: a point that gave up says so, even after Ctrl-C
 
     def _count(self, resp: Response, point: LoadPoint) -> None:
-        """A point whose last ``give_up_after`` requests all failed stops taking new ones (the
-        endpoint is down or broken: sending on measures nothing) and says so; the next point
-        tries again."""
+        """A failed request asks whether the engine died: if it did, the run stops sending
+        (what follows would measure a dead process). A point whose last ``give_up_after``
+        requests all failed stops taking new ones (the endpoint is down or broken: sending on
+        measures nothing) and says so; the next point tries again."""
+        if not resp.ok and self.watch.died is None and self.watch.failed() is not None:
+            self.gave_up = f"{point.label}: {self.watch.died.describe()}"
         self.failing = 0 if resp.ok else self.failing + 1
         if self.give_up_after and self.failing >= self.give_up_after and self.gave_up is None:
             self.gave_up = (f"{point.label}: stopped after {self.failing} failed requests in a row "
@@ -201,46 +214,6 @@ class _Sweep:
 
 
 # ------------------------------------------------------------------ orchestration
-def _resolve_target(target):
-    """A Target from a name, a Target, an Engine, or a URL ending in /v1 (an ad-hoc external target)."""
-    from .targets import Target, get_target
-
-    if isinstance(target, Target):
-        return target, None
-    if hasattr(target, "target") and hasattr(target, "base_url"):  # a running Engine
-        return target.target, target
-    if isinstance(target, str) and target.startswith(("http://", "https://")):
-        from .engines import models_ready
-
-        ids = models_ready(target.rstrip("/"), timeout=10.0)
-        if not ids:
-            raise HarnessError(f"{target}/models does not answer: is the server up?")
-        return Target(name=target.split("//", 1)[1].split("/", 1)[0], engine="external", model=ids[0],
-                      base_url=target.rstrip("/"), source="command line"), None
-    return get_target(target), None
-
-
-@contextlib.contextmanager
-def _endpoint(target, engine=None):
-    """(base_url, engine pid or None, engine version or None): the Engine passed in, else
-    ``engines.serving`` — the detached engine when one runs, else one started here and stopped
-    on exit; external targets start nothing."""
-    from . import engines
-
-    if engine is not None:
-        pid = engine.pid
-        if pid is None and target.managed:  # an Engine wrapping a detached one, made without its pid
-            state = engines.detached_engine(target.name)
-            pid = state.get("pid") if state and state.get("base_url") == engine.base_url else None
-        yield engine.base_url, pid, engine.version
-        return
-    if not target.managed:
-        yield target.base_url, None, None
-        return
-    with engines.serving(target) as e:
-        yield e.base_url, e.pid, e.version
-
-
 def _requests_for(workload, n: int, input_tokens: int | None, seed: int) -> list[Request]:
     if workload is None:
         return synthetic_requests(n, input_tokens or DEFAULT_INPUT_TOKENS, seed)
@@ -257,15 +230,14 @@ def _with_max_tokens(reqs: list[Request], cap: int | None) -> list[Request]:
             for r in reqs]
 
 
-def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: dict | None):
-    import pandas as pd
-
-    from .metrics import summarize
-    from .telemetry import window_stats
-
-    if not rows:
-        return pd.DataFrame()
-    summary = summarize(pd.DataFrame(rows), slo)
+def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: dict | None,
+                   max_error_rate: float = MAX_ERROR_RATE):
+    """One row per load point: metrics.summarize, its telemetry window, and ``status``
+    ("degraded" when its error rate is above ``max_error_rate``, else "ok")."""
+    summary = summarize(pd.DataFrame(rows), slo) if rows else pd.DataFrame()
+    if not len(summary):
+        return summary
+    summary["status"] = np.where(summary["error_rate"].astype(float) > max_error_rate, "degraded", "ok")
     extra = []
     for label in summary["load_point"]:
         start, end = windows.get(label, (math.nan, math.nan))
@@ -278,16 +250,10 @@ def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: di
     return summary
 
 
-async def _run_sweep(client: Client, run, points, reqs, warm_reqs, *, n, duration_s, send_kw,
-                     telemetry, progress, seed, retries: int = 0, give_up_after: int | None = GIVE_UP_AFTER,
-                     notes: list[str] | None = None) -> dict:
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        total = None if duration_s else len(warm_reqs) + n * len(points)
-        bar = tqdm(total=total, desc="measure", unit="req")
-    sweep = _Sweep(client, run, send_kw, bar, retries=retries, give_up_after=give_up_after, notes=notes)
+async def _run_sweep(sweep: "_Sweep", points, reqs, warm_reqs, *, n, duration_s, telemetry, seed) -> dict:
+    """Warm-up through the first point, then every point in turn (until the engine dies);
+    returns each point's window on the run clock."""
+    bar = sweep.bar
     windows: dict[str, tuple[float, float]] = {}
     try:
         if telemetry is not None:
@@ -297,6 +263,8 @@ async def _run_sweep(client: Client, run, points, reqs, warm_reqs, *, n, duratio
                 bar.set_postfix_str(f"warm-up through {points[0].label}")
             await sweep.point(points[0], warm_reqs, "warmup", len(warm_reqs), None, seed + 1)
         for i, point in enumerate(points):
+            if sweep.watch.died is not None:
+                break
             if bar is not None:
                 bar.set_postfix_str(point.label)
             windows[point.label] = await sweep.point(point, reqs, "measure", n, duration_s, seed + i)
@@ -308,109 +276,171 @@ async def _run_sweep(client: Client, run, points, reqs, warm_reqs, *, n, duratio
     return windows
 
 
-def measure(target, *, workload=None, profile: str = "concurrency=1,2,4,8", requests_per_point: int | None = 16,
-            duration_s: float | None = None, warmup: int = 2, max_tokens: int | None = None,
-            output_tokens: int | None = None, input_tokens: int | None = None, seed: int = 0,
-            results_root=None, progress: bool = True, slo: dict | None = None,
-            telemetry_interval_s: float = 0.5, timeout_s: float = 300,
-            give_up_after: int | None = GIVE_UP_AFTER) -> MeasureResult:
-    """Sweep ``profile`` against ``target`` (a name, Target, running Engine or URL); write a
-    ``load`` run; return its id, directory and one summary row per load point.
+@dataclass(frozen=True)
+class LoadConfig:
+    """What a load run sends, how much and when: every option of :func:`measure`.
 
     Content: ``workload`` items (name, path or Workload), else synthetic prompts of about
     ``input_tokens`` tokens. Length: ``output_tokens`` forces it on self-hosted engines
     (max_tokens + ignore_eos/min_tokens where the target's capabilities — or a probe — allow;
     verified from usage); on API targets it is only a cap. ``max_tokens`` caps without forcing.
-    Ctrl-C ends the run: finished requests stay written and status is "interrupted". A load
-    point whose last ``give_up_after`` requests all failed stops early, with a note (0 or None:
-    never); the run goes on to the next point."""
-    from .store import RunWriter
+    Each point stops after ``requests_per_point`` requests or ``duration_s`` seconds, or after
+    ``give_up_after`` failed requests in a row (0 or None: never). A run or point with more than
+    ``max_error_rate`` failed requests is ``degraded``."""
 
-    tgt, engine = _resolve_target(target)
-    points = parse_profile(profile)
-    if requests_per_point is None and not duration_s:
-        raise HarnessError("give requests_per_point or duration_s (or both)")
-    for name, value in (("requests_per_point", requests_per_point), ("duration_s", duration_s),
-                        ("max_tokens", max_tokens), ("output_tokens", output_tokens), ("input_tokens", input_tokens),
-                        ("give_up_after", give_up_after or None)):
-        if value is not None and not value > 0:
-            raise HarnessError(f"{name}: must be a positive number, got {value!r}")
-    wl = None
-    if workload is not None:
-        from .workloads import load_workload
+    workload: Any = None
+    profile: str = "concurrency=1,2,4,8"
+    requests_per_point: int | None = 16
+    duration_s: float | None = None
+    warmup: int = 2
+    max_tokens: int | None = None
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    seed: int = 0
+    slo: dict | None = None
+    telemetry_interval_s: float = 0.5
+    timeout_s: float = 300
+    give_up_after: int | None = GIVE_UP_AFTER
+    max_error_rate: float = MAX_ERROR_RATE
 
-        wl = workload if hasattr(workload, "requests") else load_workload(workload)
-    slo = slo if slo is not None else (dict(wl.slo) if wl is not None and wl.slo else None)
+    def check(self) -> list[LoadPoint]:
+        """The load points; HarnessError naming the first option out of range."""
+        points = parse_profile(self.profile)
+        if self.requests_per_point is None and not self.duration_s:
+            raise HarnessError("give requests_per_point or duration_s (or both)")
+        for name in ("requests_per_point", "duration_s", "max_tokens", "output_tokens", "input_tokens",
+                     "timeout_s", "telemetry_interval_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise HarnessError(f"{name}: must be a positive number, got {value!r}")
+        if self.give_up_after is not None and self.give_up_after < 0:
+            raise HarnessError(f"give_up_after: must be 0 (never) or a positive number, got {self.give_up_after!r}")
+        if self.warmup < 0:
+            raise HarnessError(f"warmup: must be 0 or more requests, got {self.warmup!r}")
+        if not 0 <= self.max_error_rate < 1:
+            raise HarnessError(f"max_error_rate: must be a fraction in [0, 1), got {self.max_error_rate!r}")
+        return points
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The requests of one run and the length rules they follow (derived from a LoadConfig and the target)."""
+
+    reqs: list
+    warm: list
+    force: int | None
+    cap: int | None
+    slo: dict | None
+    params: dict
+
+
+def _plan(cfg: LoadConfig, tgt, wl) -> _Plan:
+    slo = cfg.slo if cfg.slo is not None else (dict(wl.slo) if wl is not None and wl.slo else None)
     is_api = tgt.deployment.kind == "api"
-    if output_tokens is None and wl is None and max_tokens is None:
+    output_tokens = cfg.output_tokens
+    if output_tokens is None and wl is None and cfg.max_tokens is None:
         output_tokens = DEFAULT_OUTPUT_TOKENS
     force = None if is_api else output_tokens
-    cap = max_tokens if max_tokens is not None else (output_tokens if is_api else None)
+    cap = cfg.max_tokens if cfg.max_tokens is not None else (output_tokens if is_api else None)
     if cap is None and force is None and wl is not None:
         cap = wl.max_tokens
-    n_prompts = requests_per_point or 256
-    reqs = _with_max_tokens(_requests_for(wl, n_prompts + warmup, input_tokens, seed), cap)
-    warm_reqs, reqs = (reqs[-warmup:], reqs[:-warmup]) if warmup and len(reqs) > warmup else ([], reqs)
-    notes: list[str] = []
-    params = {"profile": profile, "requests_per_point": requests_per_point, "duration_s": duration_s,
+    warmup = cfg.warmup
+    reqs = _with_max_tokens(_requests_for(wl, (cfg.requests_per_point or 256) + warmup, cfg.input_tokens,
+                                          cfg.seed), cap)
+    warm, reqs = (reqs[-warmup:], reqs[:-warmup]) if warmup and len(reqs) > warmup else ([], reqs)
+    params = {"profile": cfg.profile, "requests_per_point": cfg.requests_per_point, "duration_s": cfg.duration_s,
               "warmup": warmup, "max_tokens": cap, "output_tokens": output_tokens, "forced_output_tokens": force,
-              "input_tokens": input_tokens if wl is None else None, "seed": seed, "slo": slo,
+              "input_tokens": cfg.input_tokens if wl is None else None, "seed": cfg.seed, "slo": slo,
               "content": f"workload {wl.name}" if wl is not None else "synthetic",
-              "retries": getattr(tgt, "retries", 0), "give_up_after": give_up_after or None}
-    with _endpoint(tgt, engine) as (base_url, pid, version):
-        from .telemetry import Telemetry, metrics_url
-
-        dep = tgt.deployment
-        with RunWriter(kind="load", target=tgt.name, engine=tgt.engine if tgt.managed else (dep.engine or "external"),
-                       model=tgt.model, params={**params, "base_url": base_url}, root=results_root,
-                       engine_version=version, dtype=dep.dtype or dep.quantization,
-                       hardware_count=dep.count, workload=wl.name if wl is not None else None) as run:
-            client = Client(base_url, tgt.model, api_key=tgt.api_key(), strict=tgt.strict, timeout_s=timeout_s,
-                            capabilities=tgt.capabilities, clock_origin_s=run.t0)
-            is_vllm = tgt.engine == "vllm" or "vllm" in str(dep.engine or "").lower()
-            telemetry = Telemetry(run, pid=pid, prometheus_url=metrics_url(base_url) if is_vllm else None,
-                                  interval_s=telemetry_interval_s)
-            windows: dict = {}
-            status = "completed"
-
-            async def main() -> dict:
-                async with client:
-                    if force is not None and not tgt.capabilities and not tgt.strict:
-                        client.capabilities = await probe_capabilities(client)
-                        notes.append(f"capabilities probed: {client.capabilities}")
-                    return await _run_sweep(client, run, points, reqs, warm_reqs, n=requests_per_point,
-                                            duration_s=duration_s, send_kw={"force_output_tokens": force},
-                                            telemetry=telemetry, progress=progress, seed=seed,
-                                            retries=getattr(tgt, "retries", 0), give_up_after=give_up_after,
-                                            notes=notes)
-
-            try:
-                windows = run_sync(main())
-            except KeyboardInterrupt:
-                status = "interrupted"
-                notes.append("interrupted (Ctrl-C): finished requests are kept")
-            rows = _read_rows(run)
-            notes.extend(telemetry.notes)
-            notes.extend(_length_notes(rows, force))
-            summary = _point_summary(rows, windows, telemetry.samples, slo)
-            run.finish(status, summary={"points": summary.to_dict("records"), "notes": notes,
-                                        "windows": windows, "capabilities": client.capabilities})
-    return MeasureResult(run.run_id, run.dir, summary, status, notes)
+              "retries": getattr(tgt, "retries", 0), "give_up_after": cfg.give_up_after or None,
+              "max_error_rate": cfg.max_error_rate}
+    return _Plan(reqs, warm, force, cap, slo, params)
 
 
-def _read_rows(run) -> list[dict]:
-    """The measure-phase rows already written to the run (also after an interruption)."""
-    import json
+def measure(target, config: LoadConfig | None = None, *, results_root=None, progress: bool = True,
+            **options) -> MeasureResult:
+    """Sweep a load profile against ``target`` (a name, Target, running Engine or URL); write a
+    ``load`` run; return its id, directory, status and one summary row per load point.
 
-    path = run.dir / "requests.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.endswith("\n"):
-                rows.append(json.loads(line))
-    return rows
+    ``config`` (a :class:`LoadConfig`) or its fields as keywords (``profile=``,
+    ``requests_per_point=``, ``workload=`` …) say what is sent. Ctrl-C ends the run: finished
+    requests stay written and status is "interrupted". If the managed engine dies, the run
+    stops at once with status "failed" and the engine's exit (code or signal, log tail) in its
+    summary; every finished request stays written."""
+    try:
+        cfg = replace(config or LoadConfig(), **options)
+    except TypeError:
+        known = ", ".join(f.name for f in fields(LoadConfig))
+        raise HarnessError(f"measure(): unknown option among {sorted(options)}; options are {known}") from None
+    points = cfg.check()
+    wl = cfg.workload
+    if wl is not None and not hasattr(wl, "requests"):
+        wl = load_workload(wl)
+    with engines.endpoint(target) as engine:
+        plan = _plan(cfg, engine.target, wl)
+        return _measure(engine, cfg, plan, points, wl, results_root, progress)
+
+
+def _measure(engine, cfg: LoadConfig, plan: _Plan, points, wl, results_root, progress: bool) -> MeasureResult:
+    tgt, dep = engine.target, engine.target.deployment
+    notes: list[str] = []
+    with RunWriter(kind="load", target=tgt.name, engine=tgt.engine if tgt.managed else (dep.engine or "external"),
+                   model=tgt.model, params={**plan.params, "base_url": engine.base_url}, root=results_root,
+                   engine_version=engine.version, dtype=dep.dtype or dep.quantization,
+                   hardware_count=dep.count, workload=wl.name if wl is not None else None) as run:
+        client = Client(engine.base_url, tgt.model, api_key=tgt.api_key(), strict=tgt.strict,
+                        timeout_s=cfg.timeout_s, capabilities=tgt.capabilities, clock_origin_s=run.t0)
+        is_vllm = tgt.engine == "vllm" or "vllm" in str(dep.engine or "").lower()
+        telemetry = Telemetry(run, pid=engine.pid, interval_s=cfg.telemetry_interval_s,
+                              prometheus_url=metrics_url(engine.base_url) if is_vllm else None)
+        bar = None
+        if progress:
+            total = None if cfg.duration_s else len(plan.warm) + cfg.requests_per_point * len(points)
+            bar = tqdm(total=total, desc="measure", unit="req")
+        sweep = _Sweep(client, run, {"force_output_tokens": plan.force}, bar, retries=getattr(tgt, "retries", 0),
+                       give_up_after=cfg.give_up_after, notes=notes, engine=engine)
+
+        async def main() -> dict:
+            async with client:
+                if plan.force is not None and not tgt.capabilities and not tgt.strict:
+                    client.capabilities = await probe_capabilities(client)
+                    notes.append(f"capabilities probed: {client.capabilities}")
+                return await _run_sweep(sweep, points, plan.reqs, plan.warm, n=cfg.requests_per_point,
+                                        duration_s=cfg.duration_s, telemetry=telemetry, seed=cfg.seed)
+
+        windows, ended = {}, "completed"
+        try:
+            windows = run_sync(main())
+        except KeyboardInterrupt:
+            ended = "interrupted"
+            notes.append("interrupted (Ctrl-C): finished requests are kept")
+        died = sweep.watch.final()
+        notes.extend(telemetry.notes)
+        notes.extend(_length_notes(sweep.rows, plan.force))
+        summary = _point_summary(sweep.rows, windows, telemetry.samples, plan.slo, cfg.max_error_rate)
+        status, extra = _load_status(sweep.rows, summary, died, ended, cfg.max_error_rate, notes)
+        run.finish(status, summary={"points": summary.to_dict("records"), "notes": notes, "windows": windows,
+                                    "capabilities": client.capabilities, **extra})
+    return MeasureResult(run.run_id, run.dir, summary, status, notes, extra.get("error", ""))
+
+
+def _load_status(rows: list[dict], summary, died, ended: str, max_error_rate: float,
+                 notes: list[str]) -> tuple[str, dict]:
+    """(status, summary fields): "failed" when the engine died (its exit recorded), else
+    "degraded" when more than ``max_error_rate`` of the measured requests failed, else ``ended``."""
+    measured = [r for r in rows if r["phase"] == "measure"]
+    n_failed = sum(not r["ok"] for r in measured)
+    extra = {"n_requests": len(measured), "n_failed": n_failed}
+    if died is not None:
+        if not any(died.describe() in n for n in notes):
+            notes.append(f"failed: {died.describe()}")
+        return "failed", {**extra, "engine_exit": died.as_record(), "error": died.describe()}
+    status = run_status(len(measured) - n_failed, n_failed, max_error_rate=max_error_rate, ended=ended)
+    if status == "degraded":
+        bad = [p for p in summary.to_dict("records") if p.get("status") == "degraded"] if len(summary) else []
+        notes.append(f"degraded: {n_failed} of {len(measured)} measured requests failed (more than "
+                     f"{max_error_rate:.0%}); points over the limit: {', '.join(p['load_point'] for p in bad) or 'none'}")
+    return status, extra
 
 
 def _length_notes(rows: list[dict], force: int | None) -> list[str]:
@@ -435,7 +465,7 @@ SUMMARY_COLUMNS = {
     "load_point": "load", "completed": "ok", "failed": "err", "request_throughput": "req/s",
     "output_tokens_per_s": "out tok/s", "goodput": "goodput", "p50_ttft_ms": "TTFT p50 ms",
     "p99_ttft_ms": "TTFT p99 ms", "p50_tpot_ms": "TPOT p50 ms", "p99_itl_ms": "ITL p99 ms",
-    "p99_e2el_ms": "E2EL p99 ms", "p99_send_lag_ms": "lag p99 ms",
+    "p99_e2el_ms": "E2EL p99 ms", "p99_send_lag_ms": "lag p99 ms", "status": "status",
 }
 
 
@@ -478,7 +508,14 @@ def add_cli_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-root", default=None, help="where the run goes (default: results/)")
     p.add_argument("--give-up-after", type=int, default=GIVE_UP_AFTER,
                    help="stop a load point after this many failed requests in a row (0: never)")
+    p.add_argument("--max-error-rate", type=float, default=MAX_ERROR_RATE,
+                   help=f"a run or point with more failed requests than this share is 'degraded' "
+                        f"(default {MAX_ERROR_RATE})")
     p.add_argument("--no-progress", action="store_true")
+
+
+EXIT_CODES = {"completed": 0, "failed": 1, "degraded": 3, "interrupted": 130}
+"""The CLI's exit code per run status: a run that is not clean never exits 0."""
 
 
 def cli(args) -> int:
@@ -487,10 +524,10 @@ def cli(args) -> int:
                   duration_s=args.duration, warmup=args.warmup, max_tokens=args.max_tokens,
                   output_tokens=args.output_tokens, input_tokens=args.input_tokens, seed=args.seed,
                   results_root=args.results_root, progress=not args.no_progress, slo=_parse_slo(args.slo),
-                  give_up_after=args.give_up_after)
+                  give_up_after=args.give_up_after, max_error_rate=args.max_error_rate)
     print(f"\nrun {res.run_id} ({res.status}) -> {res.run_dir}")
     if len(res.summary):
         print(format_summary(res.summary))
     for note in res.notes:
         print(f"note: {note}")
-    return 130 if res.status == "interrupted" else 0
+    return EXIT_CODES.get(res.status, 1)

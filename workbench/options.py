@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import WorkbenchError
+from .schema import EVIDENCE_STATUSES
 
 HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0  # 30.42: the cost model's month, in days
@@ -102,31 +103,27 @@ def published_proxy(model: str, task: str, quality_df, metric: str = "") -> Qual
 
 
 def measured_quality(results, workload, *, targets=(), models=()) -> QualityEstimate | None:
-    """The workload's primary metric re-scored from the stored outputs of quality runs of the
-    given targets (or served models), with a 95% bootstrap CI (workbench.stats). The latest
-    output per item counts."""
+    """The workload's primary metric re-scored (``evaluate.rescore``) from the stored outputs of
+    the quality runs of the given targets (or served models) that may serve as evidence
+    (``schema.EVIDENCE_STATUSES``: never a failed or degraded run), over the answered items,
+    with a 95% bootstrap CI (workbench.stats). The latest answer per item counts."""
     if results is None or not len(results.items):
         return None
-    from . import scorers
+    from .evaluate import answered, rescore
+    from .scorers import metrics
     from .stats import bootstrap_ci
 
     runs = results.runs
-    sel = runs[runs.target.isin(list(targets)) | runs.model.isin(list(models))]
+    sel = runs[(runs.target.isin(list(targets)) | runs.model.isin(list(models)))
+               & runs.status.isin(EVIDENCE_STATUSES)]
     it = results.items[(results.items.workload == workload.name) & results.items.run_id.isin(sel.run_id)]
+    it = answered(it)
     if not len(it):
         return None
     order = sel.set_index("run_id").started_at
     it = it.assign(_t=it.run_id.map(order)).sort_values("_t").drop_duplicates("item_id", keep="last")
-    by_id = {str(x["id"]): x for x in workload.items}
-    spec, items, scored = workload.spec, [], []
-    for r in it.itertuples():
-        item = by_id.get(str(r.item_id))
-        if item is None:
-            continue
-        items.append(item)
-        failed = (isinstance(r.error, str) and r.error) or not isinstance(r.output, str)
-        scored.append(scorers.failed(spec, item) if failed else scorers.SCORERS[spec["scorer"]](item, r.output, spec))
-    md = scorers.metrics(spec, items, scored).get(workload.primary_metric) if items else None
+    items, scored, _ = rescore(workload, it)
+    md = metrics(workload.spec, items, scored).get(workload.primary_metric) if items else None
     if md is None:
         return None
     value, lo, hi = bootstrap_ci(md.value, len(items))
@@ -134,6 +131,25 @@ def measured_quality(results, workload, *, targets=(), models=()) -> QualityEsti
     return QualityEstimate(value=float(value), ci_low=float(lo), ci_high=float(hi), provenance="measured",
                            metric=workload.primary_metric, n_items=len(items),
                            source=f"{len(items)} items, run{'s' if len(ids) > 1 else ''} {', '.join(ids)}")
+
+
+def left_out_runs(results, workload) -> list[str]:
+    """Notes naming the stored runs of ``workload`` (load and quality) that are not evidence
+    because of their status (failed, degraded, still running or cut off), and why."""
+    if results is None or not len(results.runs):
+        return []
+    runs = results.runs[~results.runs.status.isin(EVIDENCE_STATUSES)]
+    # every load sweep can price any workload; a quality run counts for its own workload only
+    rel = runs[((runs.kind == "quality") & (runs.workload == workload.name)) | runs.kind.isin(["load", "gpu-load"])]
+    notes = []
+    for run in rel.sort_values("started_at").itertuples():
+        summary = run.summary if isinstance(run.summary, dict) else {}
+        why = summary.get("error") or {
+            "degraded": "more failed requests than its error limit",
+            "running": "never finished (its process died or is still writing)",
+        }.get(run.status, run.status)
+        notes.append(f"left out run {run.run_id} ({run.kind}, {run.target}): {run.status} — {why}")
+    return notes
 
 
 @dataclass
@@ -191,7 +207,8 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
 
     if results is None or not len(results.runs):
         return
-    done = results.runs[results.runs.status.isin(["completed", "interrupted"])].sort_values("started_at")
+    out.notes.extend(left_out_runs(results, workload))
+    done = results.runs[results.runs.status.isin(EVIDENCE_STATUSES)].sort_values("started_at")
     chat = workload.task != "retrieval"
     runs = done[done.kind.isin(["load", "gpu-load"])] if chat else done.iloc[:0]
     swept = set(runs.target)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WorkbenchError
+from .schema import EVIDENCE_STATUSES
 from .paths import REPO_DIR
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
@@ -199,7 +200,7 @@ def gpu_measurements(results):
     if not len(runs) or "weights" not in runs:
         return pd.DataFrame(columns=GPU_COLUMNS + ["provenance"])
     sel = runs[(runs.weights == "random weights") & runs.kind.isin(["load", "gpu-offline"])
-               & runs.status.isin(["completed", "interrupted"])]
+               & runs.status.isin(EVIDENCE_STATUSES)]
     rows = []
     for run in sel.sort_values(["model", "started_at"]).itertuples():
         params = run.params if isinstance(run.params, dict) else {}

@@ -20,6 +20,29 @@ SCHEMA_VERSION = 1
 PROVENANCE = ("measured", "projected", "published", "assumed")
 """Every number the workbench shows carries one of these labels."""
 
+RUN_STATUSES = ("running", "completed", "degraded", "interrupted", "failed")
+"""How a run ended. ``running``: still writing, or its process died without a word.
+``completed``: it ran to the end. ``degraded``: it ran to the end, but more than
+``max_error_rate`` of its requests failed. ``interrupted``: stopped by Ctrl-C; what finished
+is kept. ``failed``: an exception, or the engine it measured died (``summary.engine_exit``)."""
+
+EVIDENCE_STATUSES = ("completed", "interrupted")
+"""The statuses of runs the decision may use as evidence: never a failed or degraded run."""
+
+MAX_ERROR_RATE = 0.05
+"""Default share of failed requests (or errored items) above which a run or a load point is
+``degraded``: a failure is never a measurement, and many of them mean the rest measured a
+broken endpoint."""
+
+
+def run_status(n_ok: int, n_failed: int, *, max_error_rate: float = MAX_ERROR_RATE,
+               ended: str = "completed") -> str:
+    """The status of a run that ``ended`` ("completed" or "interrupted") with ``n_ok``
+    successful and ``n_failed`` failed requests: "degraded" when
+    n_failed / (n_ok + n_failed) > max_error_rate, else ``ended``."""
+    total = n_ok + n_failed
+    return "degraded" if total and n_failed / total > max_error_rate else ended
+
 
 @dataclass(frozen=True)
 class Column:
@@ -37,7 +60,8 @@ def _cols(*cols: Column) -> dict[str, Column]:
 RUNS = _cols(
     Column("run_id", "str", "", "Unique id of the run; also the run directory's name."),
     Column("kind", "str", "", "What the run did: 'load', 'quality', 'smoke', 'gpu-load', ..."),
-    Column("status", "str", "", "'running', 'completed', 'interrupted' or 'failed'."),
+    Column("status", "str", "", "'running', 'completed', 'degraded', 'interrupted' or 'failed' "
+           "(schema.RUN_STATUSES)."),
     Column("provenance", "str", "", "'measured' for runs of this workbench."),
     Column("target", "str", "", "Name of the target measured."),
     Column("engine", "str", "", "Engine kind: 'vllm', 'llamacpp', 'transformers', 'external'."),

@@ -262,11 +262,6 @@ SCORERS: dict[str, Callable[[dict, str, dict], Scored]] = {
 }
 
 
-def failed(spec: dict, item: dict) -> Scored:
-    """A request that returned no output: scored as an unparseable reply (all zeros)."""
-    return SCORERS[spec["scorer"]](item, "", spec)
-
-
 # --------------------------------------------------------------------------- metrics
 def metrics(spec: dict, items: list[dict], scored: list[Scored]) -> dict[str, MetricData]:
     """Metric name -> MetricData over ``items`` (aligned with ``scored``)."""

@@ -49,19 +49,21 @@ class DashboardData:
     quality: dict = field(default_factory=dict)
     catalog: object = None
     build_kw: dict | None = None
+    left_out: dict = field(default_factory=dict)  # workload -> notes on stored runs that are not evidence
     _built: dict = field(default_factory=dict, repr=False)
 
     def ensure(self, name: str) -> None:
         """Build the workload's options, quality and token profile if not built yet."""
         if name in self.options or self.build_kw is None:
             return
-        options, quality, tokens = self._build(self.workloads[name])
+        options, quality, tokens, notes = self._build(self.workloads[name])
         self.options[name], self.quality[name] = options, quality
+        self.left_out[name] = [n for n in notes if n.startswith("left out run")]
         self.token_profiles[name] = {"prompt_tokens_mean": tokens["input_tokens"],
                                      "output_tokens_mean": tokens["output_tokens"],
                                      "provenance": tokens["provenance"]}
 
-    def _build(self, workload) -> tuple[list, dict, dict]:
+    def _build(self, workload) -> tuple[list, dict, dict, list]:
         from . import decide
 
         kw = dict(self.build_kw)
@@ -69,7 +71,7 @@ class DashboardData:
         built = decide.build_options_detailed(workload, **kw)
         quality = decide.quality_estimates(workload, built, results=kw.get("results"),
                                            catalog=kw.get("catalog"), assume=assume)
-        return built.options, quality, built.tokens
+        return built.options, quality, built.tokens, built.notes
 
     def inputs_for(self, workload) -> tuple[list, dict]:
         """``(options, quality)`` for the workload as given (its SLO may have been changed)."""
