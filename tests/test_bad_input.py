@@ -233,6 +233,23 @@ NOTEBOOK_CASES = [
     ("decide-bool-as-number", "decide", {"include_projected": 3}, ["decide.ipynb", "'include_projected'", "3"]),
     ("measure-int-as-text", "measure", {"requests_per_point": "many"}, ["measure.ipynb", "'requests_per_point'", "'many'"]),
     ("evaluate-unknown-parameter", "evaluate", {"api_key": "x"}, ["evaluate.ipynb", "'api_key'", "unknown"]),
+    # values of the right type outside what the parameter accepts (workbench.parameters.RULES)
+    ("decide-negative-volume", "decide", {"volume_scale": -3}, ["decide.ipynb", "'volume_scale'", "a number > 0", "-3"]),
+    ("decide-zero-volume", "decide", {"volume_scale": 0}, ["'volume_scale'", "a number > 0", "got 0"]),
+    ("decide-route-above-one", "decide", {"route_fraction": 1.5}, ["'route_fraction'", "from 0 to 1", "1.5"]),
+    ("decide-bad-pricing", "decide", {"pricing": "cheap"}, ["'pricing'", "on-demand, spot or reserved", "'cheap'"]),
+    ("decide-unknown-workload", "decide", {"workloads": ["ticket-clasification"]},
+     ["'workloads'", "unknown 'ticket-clasification'", "did you mean 'ticket-classification'"]),
+    ("decide-unknown-api", "decide", {"apis": ["gpt-9"]}, ["'apis'", "unknown 'gpt-9'"]),
+    ("decide-missing-results", "decide", {"results_paths": ["/nonexistent/results"]},
+     ["'results_paths'", "no such path: /nonexistent/results"]),
+    ("decide-assumed-quality-percent", "decide", {"assume_quality": 80}, ["'assume_quality'", "from 0 to 1", "80"]),
+    ("measure-zero-requests", "measure", {"requests_per_point": 0}, ["'requests_per_point'", "whole number > 0"]),
+    ("measure-bad-profile", "measure", {"profile": "qps=2"}, ["'profile'", "qps=2"]),
+    ("measure-unknown-target", "measure", {"target": "local-vlm"}, ["'target'", "did you mean 'local-vllm'"]),
+    ("evaluate-negative-limit", "evaluate", {"limit": -5}, ["evaluate.ipynb", "'limit'", "-5"]),
+    ("dashboard-negative-volume", "dashboard", {"volume_requests_per_month": -1}, ["'volume_requests_per_month'", "-1"]),
+    ("claims-missing-results", "claims", {"results_paths": "/nonexistent"}, ["'results_paths'", "no such path"]),
 ]
 
 
@@ -266,6 +283,9 @@ CLI_CASES = [
     ("evaluate-unknown-run", ["evaluate", "--compare", "run-a", "run-b"], {}, ["run 'run-a' not found"]),
     ("report-param-no-value", ["report", "--param", "volume_scale"], {}, ["--param 'volume_scale'", "key=value"]),
     ("report-param-unknown", ["report", "--param", "bogus=1"], {}, ["decide.ipynb", "'bogus'"]),
+    ("report-param-negative-volume", ["report", "--param", "volume_scale=-3"], {},
+     ["decide.ipynb", "'volume_scale'", "a number > 0", "-3"]),
+    ("demo-param-negative-volume", ["demo", "--param", "volume_scale=-3"], {}, ["'volume_scale'", "-3"]),
     ("report-live-param-unknown", ["report", "--live", "--live-param", "concurrency=4"], {}, ["--live-param concurrency"]),
     ("report-unknown-notebook", ["report", "--notebook", "nope"], {}, ["nope.ipynb", "no such notebook"]),
     ("dashboard-missing-notebook", ["dashboard", "--notebook", "nope.ipynb", "--no-browser"], {}, ["nope.ipynb", "not found"]),

@@ -24,7 +24,8 @@ def test_committed_clean_and_parameterized(name):
     assert all(c.get("outputs") == [] and c.get("execution_count") is None for c in code)
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1
-    assert "setup_notebook()" in "".join(code[1]["source"])  # figures survive nbconvert
+    # parameters checked first, figures survive nbconvert
+    assert f'setup_notebook("{name}", globals())' in "".join(code[1]["source"])
 
 
 def run(name, tmp_path, **params):

@@ -405,5 +405,9 @@ def _line_shape(kind: str | None) -> str:
 def build_dashboard(workload: str | None = None, *, volume_requests_per_month: float | None = None,
                     data: DashboardData | None = None, **load_kw) -> Dashboard:
     """Load the data once (unless given; ``load_kw`` go to :func:`load_data`) and return the
-    dashboard; displaying it displays its widgets."""
+    dashboard; displaying it displays its widgets. The notebook's parameters are checked first
+    (workbench.parameters)."""
+    from .parameters import validate
+
+    validate("dashboard", {"workload": workload, "volume_requests_per_month": volume_requests_per_month})
     return Dashboard(data or load_data(**load_kw), workload, volume_requests_per_month)

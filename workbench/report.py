@@ -41,12 +41,17 @@ def reports_dir() -> Path:
 
 
 # ----------------------------------------------------------------------------- inside the kernel
-def setup_notebook() -> None:
-    """First cell of every notebook: figures render in JupyterLab *and* in nbconvert HTML
-    (offline: plotly.js inlined once), wide tables."""
+def setup_notebook(notebook: str | None = None, namespace: dict | None = None) -> None:
+    """First cell of every notebook: its parameters (``namespace``: the notebook's ``globals()``)
+    checked against what ``notebook`` accepts (workbench.parameters), figures that render in
+    JupyterLab *and* in nbconvert HTML (offline: plotly.js inlined once), wide tables."""
     import pandas as pd
     import plotly.io as pio
 
+    if notebook is not None and namespace is not None:
+        from .parameters import validate_namespace
+
+        validate_namespace(notebook, namespace)
     pio.renderers.default = os.environ.get("PLOTLY_RENDERER") or RENDERER
     pd.set_option("display.max_columns", 40)
     pd.set_option("display.width", 200)
@@ -134,6 +139,11 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
                      apis=None, assume_quality: float | None = None) -> DecisionSet:
     """Build options, estimate quality and decide for each workload (``"all"`` or a list of
     names), from the stored results (``results_paths``; default data/results + results/)."""
+    from .parameters import validate
+
+    validate("decide", {"workloads": workloads or "all", "volume_scale": volume_scale,
+                        "route_fraction": route_fraction, "pricing": pricing, "results_paths": results_paths,
+                        "include_projected": include_projected, "apis": apis, "assume_quality": assume_quality})
     from . import decide, options, store
     from .catalog import load_catalog
     from .workloads import list_workloads, load_workload
@@ -308,7 +318,12 @@ def notebook_parameters(notebook: str | Path) -> dict:
 
 def check_parameters(notebook: str | Path, parameters: dict, *, allow_unknown: bool = False) -> None:
     """Refuse, before any kernel starts, a parameter the notebook's ``parameters`` cell does not
-    define (unless ``allow_unknown``), or a non-number (non-bool) for one whose default is a number (bool)."""
+    define (unless ``allow_unknown``), a non-number (non-bool) for one whose default is a number
+    (bool), a value outside what the parameter accepts (workbench.parameters), and — first, so
+    that no message repeats it — anything that looks like an API key."""
+    from .store import assert_no_secrets
+
+    assert_no_secrets(parameters, f"parameters of {Path(notebook).name} (keys come from api_key_env variables)")
     defaults = notebook_parameters(notebook)
     for k, v in parameters.items():
         if k not in defaults and allow_unknown:
@@ -324,6 +339,9 @@ def check_parameters(notebook: str | Path, parameters: dict, *, allow_unknown: b
                 and (isinstance(v, bool) or not isinstance(v, (int, float)))):
             raise ReportError(f"{notebook}: parameter {k!r}: must be {type(d).__name__} like its default "
                               f"{d!r}, got {v!r}")
+    from .parameters import validate
+
+    validate(notebook, parameters)
 
 
 def execute(notebook: str | Path, parameters: dict | None = None, *, out_dir: str | Path | None = None,
@@ -339,9 +357,6 @@ def execute(notebook: str | Path, parameters: dict | None = None, *, out_dir: st
     if not src.is_file():
         raise ReportError(f"{src}: no such notebook (notebooks are in {NOTEBOOKS_DIR})")
     check_parameters(src, parameters or {}, allow_unknown=allow_unknown)
-    from .store import assert_no_secrets
-
-    assert_no_secrets(parameters or {}, f"parameters of {src.name} (keys come from api_key_env variables)")
     out_dir = Path(out_dir) if out_dir else reports_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
