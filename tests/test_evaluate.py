@@ -189,7 +189,7 @@ def test_decide_leaves_out_a_degraded_quality_run_and_says_so(results_root):
     """Half the items errored: the run is degraded, so the decision neither scores it nor uses it
     as measured quality; its notes name the run and why. A clean run of the same target counts."""
     from workbench.options import measured_quality
-    from workbench.report import decide_workloads
+    from workbench.pipeline import decide_workloads
 
     wl = load_workload("meeting-structured")
     with FakeServer(FakeConfig(status=500, fail_every=2, chunks=1, piece='{"title": "x"}')) as fake:

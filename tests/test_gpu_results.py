@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from workbench import report
+from workbench import calibrate, report
 from workbench.paths import REPO_DIR
 from workbench.store import load
 
@@ -81,7 +81,7 @@ def test_calibration_uses_the_layers_really_measured(results):
 
 
 def test_gpu_fit_is_physical_and_labelled(results):
-    fits, label = report.calibration_fits(results)
+    fits, label = calibrate.calibration_fits(results)
     key = next(k for k in fits if k[0] == "transformers")
     eff = fits[key].eff
     assert eff.mbu <= 1.0  # a GPU cannot beat its datasheet bandwidth

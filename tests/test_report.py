@@ -59,7 +59,7 @@ def test_report_outputs(built):
     text = html.read_text(encoding="utf-8")
     # 1 portfolio + 2 per workload, each carried as HTML (not just the MIME bundle nbconvert drops)
     assert text.count("Plotly.newPlot(") >= 5
-    assert "report.decide_workloads(" not in text  # code cells hidden
+    assert "pipeline.decide_workloads(" not in text  # code cells hidden
     assert "<script src=\"https://cdn.plot.ly" not in text  # plotly.js inlined, no CDN
     for label in ("measured", "published", "projected"):
         assert label in text

@@ -287,3 +287,23 @@ def efficiency_for(engine: str, hardware: str, fits: dict | None = None) -> Effi
         if e == engine and (h == hardware or hardware.lower() in h.lower()):
             return fit.eff
     return Efficiency()
+
+
+def calibration_fits(results) -> tuple[dict | None, str]:
+    """``(fits, label)``: the roofline calibrated (:func:`fit_all`) on the stored GPU load
+    sweeps of ``results`` (None: the uncalibrated defaults), and a label saying which fits
+    were used or why none was. Only GPU sweeps are fitted: the projected options are all on
+    catalog GPUs, and fitting the CPU sweeps too would cost seconds for nothing."""
+    try:
+        points = load_points(results)
+        needles = "|".join([needle for needle, _ in _GPU_NAMES] + ["NVIDIA"])
+        points = points[points.hardware.astype(str).str.contains(needles, case=False, regex=True)]
+        if not len(points):
+            return None, "uncalibrated (no GPU load sweeps stored)"
+        fits = fit_all(points)
+    except WorkbenchError as e:
+        return None, f"uncalibrated ({e})"
+    label = "; ".join(f"{e} on {h}: {f.eff.label}" for (e, h), f in fits.items()) or "uncalibrated"
+    if not any(e == "vllm" for e, _ in fits):
+        label += " — the projected options are vLLM, which has no GPU sweep stored: they use the uncalibrated defaults"
+    return fits, label

@@ -17,10 +17,8 @@ import argparse
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from .errors import WorkbenchError
 from .schema import EVIDENCE_STATUSES
@@ -87,110 +85,12 @@ def show_decision(decision) -> None:
         display(decision.win_ranges.style.format(precision=0, thousands=",").hide(axis="index"))
 
 
-# ----------------------------------------------------------------------------- the decision report
-@dataclass
-class DecisionSet:
-    """Decisions for several workloads, with what went into them (for the decide notebook)."""
+def show_notes(ctx) -> None:
+    """What a :class:`workbench.pipeline.DecisionSet` rests on (its inputs, each workload's answer
+    and notes, left-out runs among them), as Markdown."""
+    from IPython.display import Markdown, display
 
-    decisions: list
-    built: dict  # workload name -> options.Options
-    quality: dict  # workload name -> {option: QualityEstimate}
-    results: Any
-    calibration: str
-    skipped: list = field(default_factory=list)  # workloads with nothing to decide between, and why
-    fits: dict | None = None  # the roofline calibrated on the stored GPU sweeps (calibration_fits)
-
-    def notes_markdown(self):
-        from IPython.display import Markdown
-
-        runs = self.results.runs if self.results is not None else []
-        lines = [f"**Inputs**: {len(runs)} stored runs ({_kinds(runs)}); projection calibration: {self.calibration}.", ""]
-        for d in self.decisions:
-            lines.append(f"- {d.summary()}")
-            for n in self.built[d.workload].notes:
-                lines.append(f"  - note: {n}")
-        lines += [f"- skipped {s}" for s in self.skipped]
-        return Markdown("\n".join(lines))
-
-    def provenance(self):
-        """One row per workload × option: where its cost, capacity, tokens and quality came from."""
-        import pandas as pd
-
-        rows = []
-        for d in self.decisions:
-            b = self.built[d.workload]
-            for o in b.options:
-                q = self.quality[d.workload].get(o.name)
-                rows.append({"workload": d.workload, "option": o.name, "kind": o.kind,
-                             **{k: v for k, v in o.provenance.items()},
-                             "tokens": b.tokens["provenance"],
-                             "quality": q.label if q else "none (infeasible: measure it with `workbench evaluate`)"})
-        return pd.DataFrame(rows)
-
-
-def _kinds(runs) -> str:
-    if not len(runs):
-        return "none"
-    return ", ".join(f"{n} {k}" for k, n in runs["kind"].value_counts().items())
-
-
-def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fraction: float | None = 0.2,
-                     pricing: str = "on-demand", results_paths=None, include_projected: bool = True,
-                     apis=None, assume_quality: float | None = None) -> DecisionSet:
-    """Build options, estimate quality and decide for each workload (``"all"`` or a list of
-    names), from the stored results (``results_paths``; default data/results + results/)."""
-    from .parameters import validate
-
-    validate("decide", {"workloads": workloads or "all", "volume_scale": volume_scale,
-                        "route_fraction": route_fraction, "pricing": pricing, "results_paths": results_paths,
-                        "include_projected": include_projected, "apis": apis, "assume_quality": assume_quality})
-    from . import decide, options, store
-    from .catalog import load_catalog
-    from .workloads import list_workloads, load_workload
-
-    names = list_workloads() if workloads in (None, "all") else ([workloads] if isinstance(workloads, str) else list(workloads))
-    results = store.load(results_paths)
-    catalog = load_catalog()
-    fits, calibration = calibration_fits(results)
-    decisions, built, quality, skipped = [], {}, {}, []
-    for name in names:
-        w = load_workload(name)
-        b = options.build_options_detailed(w, catalog=catalog, results=results, pricing=pricing, apis=apis,
-                                           fits=fits, candidates=options.PROJECTED_CANDIDATES if include_projected else ())
-        q = options.quality_estimates(w, b, results=results, catalog=catalog, assume=assume_quality)
-        volume = options.requests_per_month(w.daily_volume) * float(volume_scale)
-        if not b.options:
-            skipped.append(f"{name}: no option to price ({'; '.join(b.notes) or 'no API of its mode selected'})")
-            continue
-        decisions.append(decide.decide(w, b.options, volume=volume, quality=q, route_fraction=route_fraction))
-        built[name], quality[name] = b, q
-    return DecisionSet(decisions, built, quality, results, calibration, skipped, fits)
-
-
-_GPU_NEEDLES = ("H100", "H200", "A100", "A10G", "L40S", "L4", "NVIDIA")
-
-
-def calibration_fits(results) -> tuple[dict | None, str]:
-    """``(fits, label)``: the roofline calibrated on the stored GPU load sweeps of
-    ``results`` (``workbench.calibrate.fit_all``; None: the uncalibrated defaults), and a
-    label saying which fits were used or why none was."""
-    try:
-        from .calibrate import fit_all, load_points
-
-        points = load_points(results)
-        # only GPU sweeps calibrate the projected options (all on catalog GPUs); fitting the CPU
-        # sweeps too would cost seconds for nothing
-        gpu = points.hardware.astype(str).str.contains("|".join(_GPU_NEEDLES), case=False, regex=True)
-        points = points[gpu]
-        if not len(points):
-            return None, "uncalibrated (no GPU load sweeps stored)"
-        fits = fit_all(points)
-        label = "; ".join(f"{e} on {h}: {f.eff.label}" for (e, h), f in fits.items()) or "uncalibrated"
-        if not any(e == "vllm" for e, _ in fits):
-            label += " — the projected options are vLLM, which has no GPU sweep stored: they use the uncalibrated defaults"
-        return fits, label
-    except (ImportError, WorkbenchError) as e:
-        return None, f"uncalibrated ({e})"
+    display(Markdown("\n".join(ctx.notes())))
 
 
 # ----------------------------------------------------------------------------- GPU sweeps
@@ -252,8 +152,8 @@ def _rebound(points: list[dict], run, params: dict) -> list[dict]:
     return df.to_dict("records")
 
 
-def show_gpu(ctx: DecisionSet) -> None:
-    """The decide notebook's GPU section, from the inputs of its decisions: the sweep figure
+def show_gpu(ctx) -> None:
+    """The decide notebook's GPU section, from the inputs of its decisions (a pipeline.DecisionSet): the sweep figure
     (measured vs bound), the per-point table and the roofline calibrated on these runs (the
     fits the decisions used); one line when none are stored."""
     from IPython.display import Markdown, display

@@ -37,10 +37,10 @@ class DashboardData:
     ``options`` maps a workload name to its priced options (``cost.Option``, built for the
     workload's own SLO), ``quality`` to ``{option: decide.QualityEstimate}``,
     ``token_profiles`` to ``{prompt_tokens_mean, output_tokens_mean, provenance}``.
-    With ``build_kw`` (catalog, results, calibration fits, pricing, ...), a workload's entries
-    are built on first use, and again once per distinct SLO when the SLO is changed (capacity
-    at SLO changes), with the report's calls: ``decide.build_options_detailed`` then
-    ``decide.quality_estimates``.
+    With ``inputs`` (a :class:`workbench.pipeline.Inputs`: results, catalog, calibration fits,
+    pricing, ...), a workload's entries are built on first use, and again once per distinct SLO
+    when the SLO is changed (capacity at SLO changes), with the report's own call,
+    :func:`workbench.pipeline.price_workload`.
     """
 
     workloads: dict
@@ -48,13 +48,13 @@ class DashboardData:
     token_profiles: dict = field(default_factory=dict)
     quality: dict = field(default_factory=dict)
     catalog: object = None
-    build_kw: dict | None = None
+    inputs: object = None  # workbench.pipeline.Inputs
     left_out: dict = field(default_factory=dict)  # workload -> notes on stored runs that are not evidence
     _built: dict = field(default_factory=dict, repr=False)
 
     def ensure(self, name: str) -> None:
         """Build the workload's options, quality and token profile if not built yet."""
-        if name in self.options or self.build_kw is None:
+        if name in self.options or self.inputs is None:
             return
         options, quality, tokens, notes = self._build(self.workloads[name])
         self.options[name], self.quality[name] = options, quality
@@ -64,20 +64,16 @@ class DashboardData:
                                      "provenance": tokens["provenance"]}
 
     def _build(self, workload) -> tuple[list, dict, dict, list]:
-        from . import decide
+        from . import pipeline
 
-        kw = dict(self.build_kw)
-        assume = kw.pop("assume_quality", None)
-        built = decide.build_options_detailed(workload, **kw)
-        quality = decide.quality_estimates(workload, built, results=kw.get("results"),
-                                           catalog=kw.get("catalog"), assume=assume)
+        built, quality = pipeline.price_workload(workload, self.inputs)
         return built.options, quality, built.tokens, built.notes
 
     def inputs_for(self, workload) -> tuple[list, dict]:
         """``(options, quality)`` for the workload as given (its SLO may have been changed)."""
         name = workload.name
         self.ensure(name)
-        if workload.slo == self.workloads[name].slo or self.build_kw is None:
+        if workload.slo == self.workloads[name].slo or self.inputs is None:
             return self.options[name], self.quality.get(name, {})
         key = (name, tuple(sorted(workload.slo.items())))
         if key not in self._built:
@@ -88,25 +84,18 @@ class DashboardData:
 def load_data(workloads="all", *, results_paths=None, pricing: str = "on-demand",
               include_projected: bool = True, apis=None,
               assume_quality: float | None = None) -> DashboardData:
-    """Load workloads, catalog, results and the roofline calibration once; each workload's
-    options are built on first use. Parameters as in notebooks/decide.ipynb (the report)."""
-    from . import decide, report, store
-    from .catalog import load_catalog
-    from .workloads import list_workloads, load_workload
+    """Load workloads, catalog, results and the roofline calibration once
+    (:func:`workbench.pipeline.load_inputs`); each workload's options are built on first use.
+    Parameters as in notebooks/decide.ipynb (the report)."""
+    from . import pipeline
+    from .workloads import load_workload
 
-    names = list_workloads() if workloads in (None, "all") else (
-        [workloads] if isinstance(workloads, str) else list(workloads))
+    names = pipeline.workload_names(workloads)
     if not names:
         raise DashboardError("no workloads found under data/workloads/")
-    results, catalog = store.load(results_paths), load_catalog()
-    fits, _ = report.calibration_fits(results)
-    return DashboardData(
-        workloads={n: load_workload(n) for n in names},
-        catalog=catalog,
-        build_kw={"catalog": catalog, "results": results, "fits": fits, "pricing": pricing,
-                  "apis": apis, "assume_quality": assume_quality,
-                  "candidates": decide.PROJECTED_CANDIDATES if include_projected else ()},
-    )
+    inputs = pipeline.load_inputs(results_paths, pricing=pricing, include_projected=include_projected,
+                                  apis=apis, assume_quality=assume_quality)
+    return DashboardData(workloads={n: load_workload(n) for n in names}, catalog=inputs.catalog, inputs=inputs)
 
 
 @dataclass(frozen=True)
