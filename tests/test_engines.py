@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from workbench import engines
+from workbench import client, engines
 from workbench.engines import EngineError
 from workbench.targets import get_target
 
@@ -35,7 +35,7 @@ def _stream_chat(base_url: str, model: str) -> tuple[str, list]:
 @pytest.mark.parametrize("fixture", ["vllm_engine", "llamacpp_engine"])
 def test_streamed_chat_completion_on_each_engine(fixture, request):
     engine = request.getfixturevalue(fixture)
-    assert engine.target.model in (engines.models_ready(engine.base_url, timeout=60) or [])
+    assert engine.target.model in (client.models_ready(engine.base_url, timeout=60) or [])
     text, chunks = _stream_chat(engine.base_url, engine.target.model)
     assert len(chunks) >= 3 and text.strip(), f"empty answer from {engine.target.name}"
 
@@ -84,7 +84,7 @@ def test_busy_port_gives_another_port():
         busy = s.getsockname()[1]
         assert engines.free_port(busy) != busy
         with engines.running("local-llamacpp", port=busy) as e:
-            assert e.port != busy and engines.models_ready(e.base_url)
+            assert e.port != busy and client.models_ready(e.base_url)
 
 
 @pytest.mark.parametrize("name", ["local-llamacpp", "local-vllm"])

@@ -139,7 +139,7 @@ def test_retrieval_on_llamacpp_embeddings(results_root):
 
 @pytest.mark.engines
 def test_a_target_name_reuses_the_detached_engine(tmp_path, monkeypatch):
-    from workbench import engines
+    from workbench import client, engines
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path))  # engine state of this test only
     detached = engines.start_engine("local-llamacpp", detach=True)  # as `workbench engine start`
@@ -148,7 +148,7 @@ def test_a_target_name_reuses_the_detached_engine(tmp_path, monkeypatch):
             assert (endpoint.base_url, endpoint.detached, endpoint.pid, endpoint.target.name) == (
                 detached.base_url, True, detached.pid, "local-llamacpp")
             assert endpoint.exited() is None and endpoint.log_path == detached.log_path
-        assert engines.models_ready(detached.base_url, timeout=30) is not None  # left running
+        assert client.models_ready(detached.base_url, timeout=30) is not None  # left running
     finally:
         assert engines.stop_detached("local-llamacpp")
 

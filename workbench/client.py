@@ -32,10 +32,13 @@ import asyncio
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import WorkbenchError
 from .runloop import run_sync
 from .stamping import arrival_connector, start_stamping, stop_stamping, texts_by_block
 
@@ -198,8 +201,6 @@ class Client:
         if self._session is None:
             raise RuntimeError("use `async with Client(...) as client:`")
         if request.endpoint not in ENDPOINTS:
-            from .errors import WorkbenchError
-
             raise WorkbenchError(f"request {request.item_id!r}: field 'endpoint': "
                                  f"must be one of {', '.join(ENDPOINTS)}, got {request.endpoint!r}")
         body, forced = self.build_body(request, stream, force_output_tokens)
@@ -370,48 +371,52 @@ class Client:
 
 
 # ---------------------------------------------------------------------- sync convenience
-def _resolve(target_or_base_url, model: str | None) -> tuple[str, str, str | None, bool, dict]:
-    """(base_url, model, api_key, strict, capabilities) from an Engine, a Target, a name or a URL."""
-    obj = target_or_base_url
-    if hasattr(obj, "base_url") and hasattr(obj, "target") and not isinstance(obj, str):  # Engine
-        t = obj.target
-        return obj.base_url, model or t.model, t.api_key(), t.strict, dict(t.capabilities)
-    if isinstance(obj, str) and not obj.startswith(("http://", "https://")):
-        from .targets import get_target
+def _get_json(url: str, timeout: float = 2.0, api_key: str | None = None):
+    req = urllib.request.Request(url)
+    if api_key:
+        req.add_header("Authorization", f"Bearer {api_key}")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read().decode())
 
-        obj = get_target(obj)
-    if not isinstance(obj, str):  # Target
-        if not obj.base_url:
-            from .errors import WorkbenchError
 
-            raise WorkbenchError(f"target {obj.name!r} is managed and has no base_url: start it "
-                                 f"(workbench.engines.running) and pass the Engine")
-        return obj.base_url, model or obj.model, obj.api_key(), obj.strict, dict(obj.capabilities)
+def models_ready(base_url: str, timeout: float = 2.0, api_key: str | None = None) -> list[str] | None:
+    """Model ids from ``GET {base_url}/models``, or None when it does not answer."""
+    try:
+        data = _get_json(f"{base_url}/models", timeout=timeout, api_key=api_key)
+        return [m.get("id") for m in data.get("data", [])]
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def _resolve(endpoint, model: str | None) -> tuple[str, str, str | None, bool, dict]:
+    """(base_url, model, api_key, strict, capabilities) of an endpoint: an object with
+    ``base_url`` and ``target`` (a :class:`workbench.engines.Engine`: the one way a target is
+    resolved, ``engines.endpoint``), or a URL ending in /v1 (``model``, else the first model
+    it lists)."""
+    if not isinstance(endpoint, str):
+        t = endpoint.target
+        return endpoint.base_url, model or t.model, t.api_key(), t.strict, dict(t.capabilities)
     if model is None:
-        from .engines import models_ready
-
-        ids = models_ready(obj.rstrip("/"), timeout=10.0) or []
+        ids = models_ready(endpoint.rstrip("/"), timeout=10.0) or []
         if not ids:
-            from .errors import WorkbenchError
-
-            raise WorkbenchError(f"{obj}/models does not answer; pass model= explicitly")
+            raise WorkbenchError(f"{endpoint}/models does not answer; pass model= explicitly")
         model = ids[0]
-    return obj, model, None, False, {}
+    return endpoint, model, None, False, {}
 
 
-def run_requests(target_or_base_url, requests: list[Request], *, concurrency: int = 4,
+def run_requests(endpoint, requests: list[Request], *, concurrency: int = 4,
                  model: str | None = None, progress: bool = True,
                  on_response: Callable[[int, Response], Any] | None = None,
                  stream: bool = True, force_output_tokens: int | None = None,
                  stop: Callable[[], bool] | None = None) -> list[Response | None]:
     """Send ``requests`` with at most ``concurrency`` in flight; results in input order.
 
-    ``target_or_base_url``: an Engine, a Target (or its name) with a base_url, or a URL
-    ending in /v1. Starts nothing. ``on_response(i, response)`` is called as each finishes.
+    ``endpoint``: an Engine (``workbench.engines.endpoint`` resolves a target name or Target
+    into one) or a URL ending in /v1. Starts nothing. ``on_response(i, response)`` is called as each finishes.
     Once ``stop()`` returns true no further request is sent; those not sent are None.
     Safe to call from Jupyter (runs its own event loop in a worker thread when one is running).
     """
-    base_url, model, api_key, strict, caps = _resolve(target_or_base_url, model)
+    base_url, model, api_key, strict, caps = _resolve(endpoint, model)
 
     async def main() -> list[Response]:
         out: list[Response | None] = [None] * len(requests)

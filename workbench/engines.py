@@ -29,6 +29,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .client import models_ready
 from .errors import WorkbenchError
 from .paths import cache_dir
 from .targets import Target, get_target
@@ -217,23 +218,6 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
 
 
 # ----------------------------------------------------------------------------- engine
-def _get_json(url: str, timeout: float = 2.0, api_key: str | None = None):
-    req = urllib.request.Request(url)
-    if api_key:
-        req.add_header("Authorization", f"Bearer {api_key}")
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read().decode())
-
-
-def models_ready(base_url: str, timeout: float = 2.0, api_key: str | None = None) -> list[str] | None:
-    """Model ids from ``GET {base_url}/models``, or None when it does not answer."""
-    try:
-        data = _get_json(f"{base_url}/models", timeout=timeout, api_key=api_key)
-        return [m.get("id") for m in data.get("data", [])]
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
-
-
 @dataclass(eq=False)
 class Engine:
     """A running (or external) OpenAI-compatible server for one target."""

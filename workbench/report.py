@@ -153,9 +153,9 @@ def _rebound(points: list[dict], run, params: dict) -> list[dict]:
 
 
 def show_gpu(ctx) -> None:
-    """The decide notebook's GPU section, from the inputs of its decisions (a pipeline.DecisionSet): the sweep figure
-    (measured vs bound), the per-point table and the roofline calibrated on these runs (the
-    fits the decisions used); one line when none are stored."""
+    """The decide notebook's GPU section, from the inputs of its decisions (``ctx``, a
+    pipeline.DecisionSet): the sweep figure (measured vs bound), the per-point table and the
+    roofline calibrated on these runs (the fits the decisions used); one line when none are stored."""
     from IPython.display import Markdown, display
 
     from . import figures
