@@ -3,7 +3,7 @@ points, over a mix of every control a user can change.
 
 Each update is triggered the way a user triggers it, by setting a widget's value; the
 observer recomputes (``decide.decide`` over the volume grid, or for a volume move alone
-``dashboard.at_volume`` on the last full decision) and redraws (FigureWidget batch_update,
+``whatif.at_volume`` on the last full decision) and redraws (FigureWidget batch_update,
 placement table, provenance panel) synchronously. Controls, in a shuffled order, each
 ``--per-control`` times with random values over their range:
 
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench import cost, dashboard
+from workbench import cost, dashboard, whatif
 from workbench.catalog import load_catalog
-from workbench.decide import QualityEstimate
+from workbench.options import QualityEstimate
 from workbench.paths import REPO_DIR
 from workbench.workloads import Workload
 
@@ -63,7 +63,7 @@ def spot_catalog(root: Path):
     return load_catalog(overrides_dir=root)
 
 
-def synthetic_data(catalog=None, n_api: int = 10) -> dashboard.DashboardData:
+def synthetic_data(catalog=None, n_api: int = 10) -> whatif.DashboardData:
     """20 options (10 APIs, 10 self-hosted on catalog instances) with measured-looking
     quality, one workload."""
     rng = np.random.default_rng(0)
@@ -83,7 +83,7 @@ def synthetic_data(catalog=None, n_api: int = 10) -> dashboard.DashboardData:
     w = Workload(name="bench", task="classification", spec={}, items=[], max_tokens=8,
                  daily_volume=20_000, peak_factor=3.0, slo={"e2el_ms": 2000.0},
                  quality_floor={"accuracy": 0.85}, primary_metric="accuracy", privacy="any")
-    return dashboard.DashboardData(
+    return whatif.DashboardData(
         workloads={w.name: w}, options={w.name: options}, catalog=catalog,
         token_profiles={w.name: {"prompt_tokens_mean": 300.0, "output_tokens_mean": 50.0}},
         quality={w.name: quality})

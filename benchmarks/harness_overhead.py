@@ -84,14 +84,15 @@ def _rates(chunks: int, wall_s: float, cpu_s: float) -> dict:
 async def _harness(base_url: str, concurrency: int, requests: int) -> dict:
     """The harness's measuring loop — closed-loop gate, streaming client, a REQUESTS row per
     request appended to a real run on disk — timed around one load point."""
-    from workbench.harness import LoadPoint, _Sweep
+    from workbench.harness import Sweep
+    from workbench.loadgen import LoadPoint
     from workbench.store import RunWriter
 
     with tempfile.TemporaryDirectory() as root:
         with RunWriter(kind="benchmark", target="fake", engine="external", model="fake", root=root,
                        host={}) as run:
             async with Client(base_url, "fake", clock_origin_s=run.t0) as client:
-                sweep = _Sweep(client, run, {"force_output_tokens": None})
+                sweep = Sweep(client, run, {"force_output_tokens": None})
                 point = LoadPoint(f"concurrency={concurrency}", concurrency, float("inf"))
                 reqs = [Request("chat", BODY, item_id=str(i)) for i in range(64)]
                 t0, c0 = time.perf_counter(), time.process_time()

@@ -47,7 +47,7 @@ def test_break_even_g5_vs_gpt_4o_mini(cat):
     api = cost.api_option(cat.api("gpt-4o-mini"), input_tokens=1000, output_tokens=200)
     # capacity 1.2 req/s: one replica serves up to 1.2 x 2,628,000 = 3.15 M requests/month
     g5 = cost.self_hosted_option(cat.instance("g5.xlarge"), capacity_rps=1.2, capacity_provenance="assumed")
-    be = cost.break_even_requests_per_month(api, g5)
+    be = breakeven.break_even_requests_per_month(api, g5)
     assert be == pytest.approx(734.38 / 0.00027)  # 2,719,926
     assert round(be / 1e6, 2) == 2.72
     assert be / MONTH_S == pytest.approx(1.035, abs=1e-3)  # requests/s on average
@@ -66,9 +66,9 @@ def test_step_where_peak_load_needs_a_second_replica():
     # 3.15 M x $0.00027 = $851.47), and wins again from 1468.76 / 0.00027 = 5.44 M
     api = Option("mini", "api", usd_per_request=0.00027)
     g5 = Option("g5", "self-hosted", capacity_rps=1.2, usd_per_hour=1.006)
-    found = cost.crossings_requests_per_month(api, g5, max_requests_per_month=6e6)
+    found = breakeven.crossings_requests_per_month(api, g5, max_requests_per_month=6e6)
     assert found == pytest.approx([734.38 / 0.00027, 1.2 * MONTH_S, 1468.76 / 0.00027])
-    flips = cost.flip_volumes_exact([api, g5], max_requests_per_month=6e6)
+    flips = breakeven.flip_volumes_exact([api, g5], max_requests_per_month=6e6)
     assert [(f, t) for _, f, t in flips] == [("mini", "g5"), ("g5", "mini"), ("mini", "g5")]
 
 
@@ -131,11 +131,11 @@ def test_energy_and_blended():
 def test_flip_volumes_on_a_grid_interpolates_linear_crossings():
     v = np.linspace(0, 4e6, 41)
     costs = {"api": v * 0.00027, "flat": np.full_like(v, 734.38)}
-    [(vol, a, b)] = cost.flip_volumes(v, costs)
+    [(vol, a, b)] = breakeven.flip_volumes(v, costs)
     assert (a, b) == ("api", "flat") and vol == pytest.approx(734.38 / 0.00027)
-    assert cost.flip_volumes(v, {"api": v * 0.00027}) == []
+    assert breakeven.flip_volumes(v, {"api": v * 0.00027}) == []
     with pytest.raises(CostError, match="strictly increasing"):
-        cost.flip_volumes(v[::-1], costs)
+        breakeven.flip_volumes(v[::-1], costs)
 
 
 # --- capacity from a measured sweep --------------------------------------------------------
@@ -236,7 +236,7 @@ def _cheaper(a: Option, b: Option, v: float) -> int:
 @given(api, self_hosted)
 def test_break_even_volumes_are_where_the_curves_cross(a, b):
     vmax = 50 * b.step_requests_per_month
-    found = cost.crossings_requests_per_month(a, b, max_requests_per_month=vmax)
+    found = breakeven.crossings_requests_per_month(a, b, max_requests_per_month=vmax)
     assert found == sorted(found)
     for v in found:  # the cheaper option differs just below and just above each crossing
         eps = max(v * 1e-7, 1e-6)
@@ -247,7 +247,7 @@ def test_break_even_volumes_are_where_the_curves_cross(a, b):
         inner = np.linspace(lo, hi, 23)[1:-1]
         signs = {s for s in (_cheaper(a, b, float(x)) for x in inner) if s}
         assert len(signs) <= 1, (lo, hi, signs)
-    be = cost.break_even_requests_per_month(a, b, max_requests_per_month=vmax)
+    be = breakeven.break_even_requests_per_month(a, b, max_requests_per_month=vmax)
     assert be == (found[0] if found else None)
 
 
@@ -260,8 +260,8 @@ def test_envelope_pairs_skip_lines_that_never_lead():
     b = Option("b", "api", usd_per_request=5e-4, fixed_usd_per_month=100.0)
     s = Option("s", "self-hosted", capacity_rps=1e6, usd_per_hour=1.0)
     assert breakeven._envelope_pairs([a, b, s], 1e7) == [(0, 1), (1, 2)]
-    assert cost.crossings_requests_per_month(a, s, max_requests_per_month=1e7) == [730_000.0]
-    flips = cost.flip_volumes_exact([a, b, s], max_requests_per_month=1e7)
+    assert breakeven.crossings_requests_per_month(a, s, max_requests_per_month=1e7) == [730_000.0]
+    flips = breakeven.flip_volumes_exact([a, b, s], max_requests_per_month=1e7)
     assert [(round(v), f, t) for v, f, t in flips] == [(200_000, "a", "b"), (1_260_000, "b", "s")]
 
 
@@ -296,7 +296,7 @@ def test_flip_volumes_exact_equals_solving_every_pair(seed):
         opts, vmax = _random_options(rng), float(10 ** rng.uniform(5, 9.5))
         every_pair = list(itertools.combinations(range(len(opts)), 2))
         expected = breakeven._flips_among(opts, every_pair, vmax)
-        assert cost.flip_volumes_exact(opts, max_requests_per_month=vmax) == expected
+        assert breakeven.flip_volumes_exact(opts, max_requests_per_month=vmax) == expected
         flips += len(expected)
     assert flips > 30  # the sets do flip
 

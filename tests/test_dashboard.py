@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("plotly")
 
-from workbench import cost, dashboard, dashboard_render
-from workbench.decide import QualityEstimate
+from workbench import cost, dashboard, dashboard_render, dashboard_serve, errors, whatif
+from workbench.options import QualityEstimate
 from workbench.workloads import Workload
 
 API, BOX = "api-a", "box (on-demand)"
@@ -29,7 +29,7 @@ FLIP = 730_000.0
 def _workload(name="toy", privacy="any", floor=0.8):
     return Workload(
         name=name, task="classification", spec={}, items=[], max_tokens=8,
-        daily_volume=1e5 / dashboard.DAYS_PER_MONTH, peak_factor=1.0,
+        daily_volume=1e5 / cost.DAYS_PER_MONTH, peak_factor=1.0,
         slo={"e2el_ms": 2000.0}, quality_floor={"accuracy": floor}, primary_metric="accuracy",
         privacy=privacy)
 
@@ -60,7 +60,7 @@ def _data(workloads=None):
     quality = {API: QualityEstimate(0.95, 0.9, 0.99, "measured", "run q1", "accuracy"),
                BOX: QualityEstimate(0.85, 0.8, 0.9, "measured", "run q2", "accuracy")}
     workloads = workloads or [_workload()]
-    return dashboard.DashboardData(
+    return whatif.DashboardData(
         workloads={w.name: w for w in workloads},
         options={w.name: options for w in workloads},
         token_profiles={w.name: {"prompt_tokens_mean": 100.0, "output_tokens_mean": 10.0,
@@ -89,7 +89,7 @@ def test_initial_state_is_the_workload_spec(dash):
     assert dash.figure.layout.shapes[0].x0 == pytest.approx(1e5)
     api = _trace(dash, API)
     np.testing.assert_allclose(np.asarray(api.y), np.asarray(api.x) * 0.001)
-    assert len(api.x) >= dashboard.VOLUME_POINTS
+    assert len(api.x) >= whatif.VOLUME_POINTS
     y, _ = _y_at(dash, BOX, 1e5)
     assert y == pytest.approx(730.0)
     assert "wb-chosen'><td>api-a" in dash.placement.value
@@ -113,7 +113,7 @@ def test_price_edit_reprices_self_hosted_and_is_labelled(dash):
     dash.usd_per_hour.value = 2.0
     y, _ = _y_at(dash, BOX, 1e5)
     assert y == pytest.approx(1460.0)
-    assert dashboard.OVERRIDE in dash.provenance.value
+    assert whatif.OVERRIDE in dash.provenance.value
 
 
 def test_pricing_type_takes_the_catalog_price(dash):
@@ -183,16 +183,16 @@ def test_every_input_shows_its_provenance(dash):
         assert text in p
     dash.volume.value = 3e5
     assert "100k requests/month" not in dash.provenance.value
-    assert dashboard.OVERRIDE in dash.provenance.value
+    assert whatif.OVERRIDE in dash.provenance.value
 
 
 def test_latency_slo_changes_the_workload_given_to_decide():
     w = _workload()
-    s = dashboard.Scenario("toy", 5e5, 2.0, latency_slo_ms=500.0, quality_floor=0.7)
-    out = dashboard.scenario_workload(w, s)
+    s = whatif.Scenario("toy", 5e5, 2.0, latency_slo_ms=500.0, quality_floor=0.7)
+    out = whatif.scenario_workload(w, s)
     assert out.slo == {"e2el_ms": 500.0} and w.slo == {"e2el_ms": 2000.0}
     assert out.quality_floor == {"accuracy": 0.7}
-    assert out.daily_volume * dashboard.DAYS_PER_MONTH == pytest.approx(5e5)
+    assert out.daily_volume * cost.DAYS_PER_MONTH == pytest.approx(5e5)
     assert out.peak_factor == 2.0
 
 
@@ -204,15 +204,15 @@ def test_formatting():
 
 
 def test_serve_refuses_a_missing_notebook(tmp_path):
-    with pytest.raises(dashboard.DashboardError, match="not found"):
-        dashboard.serve(tmp_path / "nope.ipynb")
+    with pytest.raises(errors.DashboardError, match="not found"):
+        dashboard_serve.serve(tmp_path / "nope.ipynb")
 
 
 def test_cli_arguments():
     import argparse
 
     p = argparse.ArgumentParser()
-    dashboard.add_cli_arguments(p)
+    dashboard_serve.add_cli_arguments(p)
     args = p.parse_args(["--port", "9999", "--no-browser"])
     assert (args.port, args.no_browser) == (9999, True)
 
@@ -233,13 +233,13 @@ def test_volume_only_update_matches_a_full_decide(route_fraction):
     quality = {o.name: QualityEstimate(float(rng.uniform(0.7, 0.95)), provenance="measured",
                                        metric="accuracy") for o in opts}
     w = _workload()
-    grid = dashboard.volume_grid()
+    grid = whatif.volume_grid()
     full = decide.decide(w, opts, volume=1e5, volumes=grid, quality=quality,
                          route_fraction=route_fraction)
     assert (full.route is None) == (route_fraction is None)
     moved = 0
     for v in (2e3, 3.3e5, 7.3e5, 4e6, 2.5e7, 6e8):
-        fast = dashboard.at_volume(full, opts, v)
+        fast = whatif.at_volume(full, opts, v)
         ref = decide.decide(w, opts, volume=v, volumes=grid, quality=quality,
                             route_fraction=route_fraction)
         if fast is None:
@@ -264,7 +264,7 @@ def test_dropdowns_start_on_their_first_option_and_the_figure_is_born_with_its_d
     # a front end that opens the figure later gets its construction state: it must hold the data
     names = [t["name"] for t in dash.figure._widget_data]
     assert names[:2] == [API, BOX] or set(names[:2]) == {API, BOX}
-    assert len(dash.figure._widget_data[0]["x"]) >= dashboard.VOLUME_POINTS
+    assert len(dash.figure._widget_data[0]["x"]) >= whatif.VOLUME_POINTS
 
 
 @pytest.mark.slow

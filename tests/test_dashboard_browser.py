@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import dashboard
+from workbench import dashboard_serve, engines
 from workbench.paths import REPO_DIR
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -40,11 +40,11 @@ def voila_url():
     pytest.importorskip("voila")
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "voila.log", "wb") as log:
-        proc, url = dashboard.serve(port=dashboard.free_port(), log=log)
+        proc, url = dashboard_serve.serve(port=engines.free_port(), log=log)
         try:
             yield url
         finally:
-            dashboard.stop(proc)
+            dashboard_serve.stop(proc)
     assert proc.poll() is not None
 
 

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from workbench import decide
+from workbench import cost, decide
 from workbench.cost import Option
-from workbench.decide import QualityEstimate as Q
+from workbench.options import QualityEstimate as Q
 
 MONTH_S = 730 * 3600  # 2,628,000 s
 
@@ -29,7 +29,7 @@ QUAL = {"A": Q(0.9, 0.85, 0.95, "measured", "run a"), "B": Q(0.7, 0.6, 0.8, "pub
 
 
 def test_requests_per_month_uses_the_730_hour_month():
-    assert decide.requests_per_month(24) == pytest.approx(730)
+    assert cost.requests_per_month(24) == pytest.approx(730)
 
 
 def test_choice_runner_up_savings_and_gates():

@@ -9,7 +9,7 @@ import pytest
 
 from workbench import decide, figures
 from workbench.cost import Option
-from workbench.decide import QualityEstimate as Q
+from workbench.options import QualityEstimate as Q
 from workbench.schema import METRICS
 
 A = Option(name="A", kind="api", usd_per_request=0.001, provenance={"usd_per_token": "published (p)"})

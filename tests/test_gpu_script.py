@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import gpu, gpubound
+from workbench import gpu, gpubound, store
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu" / "run_gpu_sweep.py"
@@ -108,7 +108,7 @@ def test_synthetic_tokenizer_is_one_token_per_word_and_harness_prompts_match():
     tok = gpu.synthetic_tokenizer(320)
     assert tok("t5 t9 hello t319")["input_ids"] == [5, 9, 0, 319]
     assert tok.decode([5, 6]) == "t5 t6"
-    from workbench.harness import synthetic_requests
+    from workbench.loadgen import synthetic_requests
 
     for target in (24, 100, 143):
         text = synthetic_requests(1, gpu.harness_input_tokens(target))[0].body["messages"][0]["content"]
@@ -141,14 +141,14 @@ def test_saved_checkpoint_reloads_its_own_tokenizer_for_every_model_type(tmp_pat
     assert streamed == ["t35", " t266"]
 
 
-def test_annotate_run_merges_params_and_summary(tmp_path):
+def test_amend_run_merges_params_and_summary(tmp_path):
     from workbench.store import RunWriter
 
     with RunWriter(kind="load", target="t", engine="transformers", model="/tmp/ckpt", params={"a": 1},
                    root=tmp_path) as run:
         pass
     run.update(summary={"points": [1], "notes": ["x"]})
-    meta = gpu.annotate_run(run.dir, model="Llama-3-8B", weights=gpu.WEIGHTS, params={"arch": "Llama-3-8B"},
+    meta = store.amend_run(run.dir, model="Llama-3-8B", weights=gpu.WEIGHTS, params={"arch": "Llama-3-8B"},
                             summary={"bound_label": "b"})
     assert meta["model"] == "Llama-3-8B" and meta["weights"] == "random weights"
     assert meta["params"] == {"a": 1, "arch": "Llama-3-8B"}

@@ -16,13 +16,8 @@ import pytest
 from workbench import harness
 from workbench.engines import EngineError
 from workbench.fakeserver import FakeConfig, FakeServer
-from workbench.harness import (
-    HarnessError,
-    arrival_times_s,
-    measure,
-    parse_profile,
-    synthetic_requests,
-)
+from workbench.harness import measure
+from workbench.loadgen import HarnessError, arrival_times_s, parse_profile, synthetic_requests
 from workbench.store import load, validate
 
 

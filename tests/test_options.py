@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import decide, options
-
-
-def test_decide_reexports_the_option_builders():
-    for name in ("build_options", "build_options_detailed", "Options", "quality_estimates", "measured_quality",
-                 "published_proxy", "QualityEstimate", "PROJECTED_CANDIDATES", "requests_per_month"):
-        assert getattr(decide, name) is getattr(options, name)
+from workbench import cost, options
 
 
 def test_requests_per_month_uses_the_730_hour_month():
-    assert options.requests_per_month(24) == pytest.approx(730)
+    assert cost.requests_per_month(24) == pytest.approx(730)
 
 
 def test_published_proxy_matching():

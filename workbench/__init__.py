@@ -8,6 +8,7 @@ first use.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 __version__ = "0.1.0"
 
@@ -31,17 +32,8 @@ _PUBLIC = {
 __all__ = sorted([*_PUBLIC, "__version__"])
 
 
-_SUBMODULES = (
-    "schema", "store", "targets", "engines", "model", "hardware", "paths", "errors",
-    "client", "loadgen", "harness", "metrics", "telemetry", "workloads", "scorers", "stats",
-    "evaluate", "catalog", "cost", "breakeven", "envelope", "project", "calibrate", "probe",
-    "claims", "options", "decide", "figures", "report", "dashboard", "fakeserver", "faultproxy",
-    "appthread", "stamping", "gpu", "demo", "whatif", "dashboard_serve",
-)
-
-
 def __getattr__(name: str):
-    if name in _SUBMODULES:  # `workbench.cost` etc. without an explicit import
+    if any(m.name == name for m in pkgutil.iter_modules(__path__)):  # `workbench.cost` without an import
         return importlib.import_module(f".{name}", __name__)
     try:
         spec = _PUBLIC[name]

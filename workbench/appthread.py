@@ -11,6 +11,29 @@ import threading
 from collections.abc import Awaitable, Callable
 
 
+class LoopbackService:
+    """What the fake server and the fault proxy share: ``start()`` sets ``port``, ``stop()``
+    shuts down; a ``with`` block does both; ``base_url`` ends in /v1."""
+
+    port: int | None = None
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class AppThread:
     """``start(make_app)`` serves the app returned by the coroutine ``make_app`` on
     127.0.0.1:``port`` (0: a free port) and returns the port; ``stop()`` shuts it down."""

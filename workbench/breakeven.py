@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .cost import CostError, Option, _num, monthly_cost_arrays
+from .cost import CostError, Option, checked, monthly_cost_arrays
 
 MAX_INTERVALS = 2_000_000
 
@@ -42,7 +42,7 @@ def crossings_requests_per_month(a: Option, b: Option, *, max_requests_per_month
     form; a flip caused by a replica step is reported at the step's volume (the last volume
     the old replica count serves).
     """
-    vmax = float(_num(max_requests_per_month, "max_requests_per_month", positive=True))
+    vmax = float(checked(max_requests_per_month, "max_requests_per_month", positive=True))
     edges = np.unique(np.concatenate([[0.0, vmax], _breakpoints(a, vmax), _breakpoints(b, vmax)]))
     edges = edges[edges <= vmax]
     lo, hi = edges[:-1], edges[1:]
@@ -88,7 +88,7 @@ def flip_volumes(volumes, costs_by_option: Mapping[str, Any]) -> list[tuple[floa
     points around the change: exact for linear curves, within one grid step where a curve
     steps. Ties keep the previous cheapest. See :func:`flip_volumes_exact` for Options.
     """
-    vol = np.atleast_1d(_num(volumes, "volumes")).astype(float)
+    vol = np.atleast_1d(checked(volumes, "volumes")).astype(float)
     if np.any(np.diff(vol) <= 0):
         raise CostError("volumes: must be strictly increasing")
     names = list(costs_by_option)
@@ -119,7 +119,7 @@ def flip_volumes_exact(options: Sequence[Option], *, max_requests_per_month: flo
     from the cheapest just above. Only pairs that meet on the lower envelope can give a flip
     (:func:`_envelope_pairs`, one numpy pass), so only their crossings are solved.
     """
-    vmax = float(_num(max_requests_per_month, "max_requests_per_month", positive=True))
+    vmax = float(checked(max_requests_per_month, "max_requests_per_month", positive=True))
     pairs = _envelope_pairs(options, vmax) if len(options) > 1 else []
     return _flips_among(options, pairs, vmax)
 

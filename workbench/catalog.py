@@ -19,14 +19,13 @@ import datetime as dt
 import difflib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import WorkbenchError
-from .paths import DATA_DIR
+from .paths import DATA_DIR, user_path
 
 CATALOG_DIR = DATA_DIR / "catalog"
 LITELLM_FILE = "model_prices_and_context_window.json"
@@ -319,14 +318,7 @@ class Catalog:
 
 def overrides_dir_default() -> Path | None:
     """``$WORKBENCH_CATALOG_OVERRIDES`` (must exist) or ``./catalog-overrides/`` if present."""
-    env = os.environ.get("WORKBENCH_CATALOG_OVERRIDES")
-    if env:
-        p = Path(env)
-        if not p.is_dir():
-            raise CatalogError(f"$WORKBENCH_CATALOG_OVERRIDES points to {p}, which is not a directory")
-        return p
-    p = Path.cwd() / "catalog-overrides"
-    return p if p.is_dir() else None
+    return user_path("WORKBENCH_CATALOG_OVERRIDES", "catalog-overrides", is_dir=True, error=CatalogError)
 
 
 def _merge(table: str, base: list[dict], extra: list[dict]) -> list[dict]:

@@ -1,6 +1,6 @@
 """Cost model: pure functions from prices, token counts and capacity to $/request, $/Mtok and
 monthly cost vs volume. Break-even and flip volumes between options are in
-:mod:`workbench.breakeven` (re-exported here: ``cost.flip_volumes_exact`` keeps working).
+:mod:`workbench.breakeven`.
 
 Numbers in, numbers out: no I/O. Volume arguments accept scalars or numpy arrays (the result
 has the same shape). A month is ``HOURS_PER_MONTH`` = 730 hours. Prices come from
@@ -32,6 +32,8 @@ import numpy as np
 from .errors import WorkbenchError
 
 HOURS_PER_MONTH = 730.0
+"""The cost model's month (8,760 hours a year / 12), the one definition every stage uses."""
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0  # 30.42
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
 KINDS = ("api", "self-hosted")
 
@@ -40,8 +42,9 @@ class CostError(WorkbenchError, ValueError):
     """Cost inputs that cannot be used; the message names the parameter (and option) and value."""
 
 
-def _num(value: Any, name: str, *, positive: bool = False, where: str = "") -> np.ndarray:
-    """``value`` as a float array, checked finite and >= 0 (> 0 when ``positive``)."""
+def checked(value: Any, name: str, *, positive: bool = False, where: str = "") -> np.ndarray:
+    """``value`` as a float array, checked finite and >= 0 (> 0 when ``positive``); a
+    CostError naming ``name`` (and ``where``) otherwise. Every cost input passes through it."""
     prefix = f"{where}: " if where else ""
     if value is None:
         raise CostError(f"{prefix}{name}: missing (got None)")
@@ -75,45 +78,50 @@ def api_usd_per_request(input_tokens, output_tokens, *, input_usd_per_token,
     with no cached price they cost the full input price. Use the catalog's explicit
     ``*_batches`` prices with ``batch=False`` when it has them.
     """
-    n_in = _num(input_tokens, "input_tokens")
-    n_out = _num(output_tokens, "output_tokens")
-    n_cached = _num(cached_input_tokens, "cached_input_tokens")
+    n_in = checked(input_tokens, "input_tokens")
+    n_out = checked(output_tokens, "output_tokens")
+    n_cached = checked(cached_input_tokens, "cached_input_tokens")
     if np.any(n_cached > n_in):
         raise CostError(f"cached_input_tokens: {cached_input_tokens!r} exceeds input_tokens {input_tokens!r}")
-    p_in = _num(input_usd_per_token, "input_usd_per_token")
-    p_out = _num(output_usd_per_token, "output_usd_per_token")
-    p_cached = p_in if cached_input_usd_per_token is None else _num(
+    p_in = checked(input_usd_per_token, "input_usd_per_token")
+    p_out = checked(output_usd_per_token, "output_usd_per_token")
+    p_cached = p_in if cached_input_usd_per_token is None else checked(
         cached_input_usd_per_token, "cached_input_usd_per_token")
     usd = (n_in - n_cached) * p_in + n_cached * p_cached + n_out * p_out
     if batch:
-        d = float(_num(batch_discount, "batch_discount"))
+        d = float(checked(batch_discount, "batch_discount"))
         if d > 1:
             raise CostError(f"batch_discount: must be a fraction in [0, 1], got {batch_discount!r}")
         usd = usd * (1.0 - d)
     return _out(usd)
 
 
+def requests_per_month(daily_requests):
+    """Monthly volume from a daily one: daily × 730/24 (requests/month)."""
+    return _out(checked(daily_requests, "daily_requests") * DAYS_PER_MONTH)
+
+
 def api_usd_per_month(requests_per_month, usd_per_request):
     """USD per month of an API: ``requests_per_month * usd_per_request``."""
-    return _out(_num(requests_per_month, "requests_per_month") * _num(usd_per_request, "usd_per_request"))
+    return _out(checked(requests_per_month, "requests_per_month") * checked(usd_per_request, "usd_per_request"))
 
 
 def blended_usd_per_mtok(input_usd_per_mtok, output_usd_per_mtok, input_weight=3.0, output_weight=1.0):
     """Artificial Analysis' blended price, USD per 1M tokens:
     ``(3 * input + 1 * output) / 4`` by default. For comparisons only; costs use real token mixes."""
-    w_in, w_out = float(_num(input_weight, "input_weight")), float(_num(output_weight, "output_weight"))
+    w_in, w_out = float(checked(input_weight, "input_weight")), float(checked(output_weight, "output_weight"))
     if w_in + w_out == 0:
         raise CostError("input_weight + output_weight: must be > 0")
-    return _out((w_in * _num(input_usd_per_mtok, "input_usd_per_mtok")
-                 + w_out * _num(output_usd_per_mtok, "output_usd_per_mtok")) / (w_in + w_out))
+    return _out((w_in * checked(input_usd_per_mtok, "input_usd_per_mtok")
+                 + w_out * checked(output_usd_per_mtok, "output_usd_per_mtok")) / (w_in + w_out))
 
 
 # --- self-hosted -------------------------------------------------------------------------
 
 def peak_requests_per_s(requests_per_month, peak_factor=1.0):
     """Peak arrival rate, requests/s: ``requests_per_month / (730 * 3600) * peak_factor``."""
-    pf = _num(peak_factor, "peak_factor", positive=True)
-    return _out(_num(requests_per_month, "requests_per_month") / SECONDS_PER_MONTH * pf)
+    pf = checked(peak_factor, "peak_factor", positive=True)
+    return _out(checked(requests_per_month, "requests_per_month") / SECONDS_PER_MONTH * pf)
 
 
 def replicas_needed(requests_per_month, *, capacity_rps, peak_factor=1.0, min_replicas=1):
@@ -123,15 +131,15 @@ def replicas_needed(requests_per_month, *, capacity_rps, peak_factor=1.0, min_re
     Returns integers (an int64 array for array volumes).
     """
     cap, min_reps, pf = _replica_inputs(capacity_rps, min_replicas, peak_factor)
-    volume = _num(requests_per_month, "requests_per_month")
+    volume = checked(requests_per_month, "requests_per_month")
     return _out(_self_hosted(volume, cap, 0.0, pf, min_reps, 0.0, 0.0)[0])
 
 
 def _replica_inputs(capacity_rps, min_replicas, peak_factor) -> tuple[np.ndarray, int, np.ndarray]:
-    cap = _num(capacity_rps, "capacity_rps (requests/s one replica sustains at the SLO)", positive=True)
+    cap = checked(capacity_rps, "capacity_rps (requests/s one replica sustains at the SLO)", positive=True)
     if isinstance(min_replicas, bool) or int(min_replicas) != min_replicas or min_replicas < 0:
         raise CostError(f"min_replicas: must be a whole number >= 0, got {min_replicas!r}")
-    return cap, int(min_replicas), _num(peak_factor, "peak_factor", positive=True)
+    return cap, int(min_replicas), checked(peak_factor, "peak_factor", positive=True)
 
 
 def _self_hosted(volume, capacity_rps, usd_per_hour, peak_factor, min_replicas,
@@ -156,18 +164,18 @@ def self_hosted_usd_per_month(requests_per_month, *, capacity_rps, usd_per_hour,
     one replica's instance price (on-demand, spot or reserved, chosen by the caller);
     ``variable_usd_per_request`` holds per-request costs such as energy.
     """
-    volume = _num(requests_per_month, "requests_per_month")
+    volume = checked(requests_per_month, "requests_per_month")
     cap, min_reps, pf = _replica_inputs(capacity_rps, min_replicas, peak_factor)
-    return _out(_self_hosted(volume, cap, _num(usd_per_hour, "usd_per_hour"), pf, min_reps,
-                             _num(fixed_usd_per_month, "fixed_usd_per_month"),
-                             _num(variable_usd_per_request, "variable_usd_per_request"))[1])
+    return _out(_self_hosted(volume, cap, checked(usd_per_hour, "usd_per_hour"), pf, min_reps,
+                             checked(fixed_usd_per_month, "fixed_usd_per_month"),
+                             checked(variable_usd_per_request, "variable_usd_per_request"))[1])
 
 
 def usd_per_request_at_volume(usd_per_month, requests_per_month):
     """Effective USD per request: ``usd_per_month / requests_per_month`` (inf at zero volume
     when anything is paid, 0 when nothing is)."""
-    cost = _num(usd_per_month, "usd_per_month")
-    volume = _num(requests_per_month, "requests_per_month")
+    cost = checked(usd_per_month, "usd_per_month")
+    volume = checked(requests_per_month, "requests_per_month")
     cost, volume = np.broadcast_arrays(cost, volume)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(volume > 0, cost / np.where(volume > 0, volume, 1), np.where(cost > 0, np.inf, 0.0))
@@ -176,20 +184,20 @@ def usd_per_request_at_volume(usd_per_month, requests_per_month):
 
 def usd_per_mtok(usd_per_request, tokens_per_request):
     """USD per million tokens: ``usd_per_request / tokens_per_request * 1e6``."""
-    return _out(_num(usd_per_request, "usd_per_request")
-                / _num(tokens_per_request, "tokens_per_request", positive=True) * 1e6)
+    return _out(checked(usd_per_request, "usd_per_request")
+                / checked(tokens_per_request, "tokens_per_request", positive=True) * 1e6)
 
 
 def usd_per_mtok_at_full_load(usd_per_hour, tokens_per_s):
     """USD per million tokens of a replica kept busy: ``usd_per_hour / (3600 * tokens_per_s) * 1e6``
     (a lower bound: real volumes leave capacity idle)."""
-    return _out(_num(usd_per_hour, "usd_per_hour")
-                / (3600.0 * _num(tokens_per_s, "tokens_per_s", positive=True)) * 1e6)
+    return _out(checked(usd_per_hour, "usd_per_hour")
+                / (3600.0 * checked(tokens_per_s, "tokens_per_s", positive=True)) * 1e6)
 
 
 def energy_usd_per_token(joules_per_token, usd_per_kwh):
     """USD of electricity per token: ``joules_per_token / 3.6e6 * usd_per_kwh`` (1 kWh = 3.6 MJ)."""
-    return _out(_num(joules_per_token, "joules_per_token") / 3.6e6 * _num(usd_per_kwh, "usd_per_kwh"))
+    return _out(checked(joules_per_token, "joules_per_token") / 3.6e6 * checked(usd_per_kwh, "usd_per_kwh"))
 
 
 # --- options and curves ------------------------------------------------------------------
@@ -223,19 +231,19 @@ class Option:
         if self.kind not in KINDS:
             raise CostError(f"{where}: field 'kind': must be 'api' or 'self-hosted', got {self.kind!r}")
         if self.kind == "api":
-            _num(self.usd_per_request, "usd_per_request", where=where)
+            checked(self.usd_per_request, "usd_per_request", where=where)
         else:
-            _num(self.capacity_rps, "capacity_rps (requests/s one replica sustains at the SLO)",
+            checked(self.capacity_rps, "capacity_rps (requests/s one replica sustains at the SLO)",
                  positive=True, where=where)
-            _num(self.usd_per_hour, "usd_per_hour", where=where)
-            _num(self.peak_factor, "peak_factor", positive=True, where=where)
+            checked(self.usd_per_hour, "usd_per_hour", where=where)
+            checked(self.peak_factor, "peak_factor", positive=True, where=where)
             m = self.min_replicas
             if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
                 raise CostError(f"{where}: min_replicas: must be a whole number >= 0, got {m!r}")
-        _num(self.fixed_usd_per_month, "fixed_usd_per_month", where=where)
-        _num(self.variable_usd_per_request, "variable_usd_per_request", where=where)
+        checked(self.fixed_usd_per_month, "fixed_usd_per_month", where=where)
+        checked(self.variable_usd_per_request, "variable_usd_per_request", where=where)
         if self.tokens_per_request is not None:
-            _num(self.tokens_per_request, "tokens_per_request", positive=True, where=where)
+            checked(self.tokens_per_request, "tokens_per_request", positive=True, where=where)
 
     @property
     def usd_per_request_variable(self) -> float:
@@ -253,14 +261,14 @@ class Option:
 
     def replicas(self, requests_per_month):
         """Replicas at each volume (see :func:`replicas_needed`); 0 for an API."""
-        volume = _num(requests_per_month, "requests_per_month")
+        volume = checked(requests_per_month, "requests_per_month")
         if self.kind == "api":
             return _out(np.zeros_like(volume, dtype=np.int64))
         return _out(self._self_hosted(volume)[0])
 
     def usd_per_month(self, requests_per_month):
         """Monthly cost in USD at each volume (requests/month)."""
-        volume = _num(requests_per_month, "requests_per_month")
+        volume = checked(requests_per_month, "requests_per_month")
         if self.kind == "api":
             return _out(volume * self.usd_per_request_variable + self.fixed_usd_per_month)
         return _out(self._self_hosted(volume)[1])
@@ -287,7 +295,7 @@ def _price(row: Mapping[str, Any], col: str, what: str) -> float:
     where = f"{row.get('catalog_file') or 'catalog'}: {what}"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         raise CostError(f"{where}: field {col!r}: missing price")
-    return float(_num(value, f"field {col!r}", where=where))
+    return float(checked(value, f"field {col!r}", where=where))
 
 
 def api_option(price: Mapping[str, Any], *, input_tokens: float, output_tokens: float,
@@ -333,7 +341,7 @@ def monthly_cost_arrays(options: Sequence[Option], volumes) -> tuple[np.ndarray,
     """``(usd_per_month, replicas)``, each of shape (options, volumes): every option's
     :meth:`Option.usd_per_month` and :meth:`Option.replicas` (0 for APIs) at every volume
     (requests/month), computed for all options at once (the same floats, one numpy pass)."""
-    vol = np.atleast_1d(_num(volumes, "volumes")).astype(float)
+    vol = np.atleast_1d(checked(volumes, "volumes")).astype(float)
     usd = np.empty((len(options), len(vol)))
     reps = np.zeros((len(options), len(vol)), dtype=np.int64)
     api = [i for i, o in enumerate(options) if o.kind == "api"]
@@ -356,7 +364,7 @@ def monthly_cost_curves(options: Sequence[Option], volumes):
     Rows are option-major in the order of ``options``, volumes in the order given."""
     import pandas as pd
 
-    vol = np.atleast_1d(_num(volumes, "volumes")).astype(float)
+    vol = np.atleast_1d(checked(volumes, "volumes")).astype(float)
     cols = ["option", "kind", "requests_per_month", "usd_per_month", "replicas",
             "usd_per_request", "usd_per_mtok", "provenance"]
     if not len(options):
@@ -375,26 +383,6 @@ def monthly_cost_curves(options: Sequence[Option], volumes):
         "replicas": pd.arrays.IntegerArray(reps.ravel(), is_api),
         "usd_per_request": per_req.ravel(), "usd_per_mtok": (per_req / tokens * 1e6).ravel(),
         "provenance": each([o.provenance_label() for o in options])}, columns=cols)
-
-
-# --- break-even and flips: workbench/breakeven.py ----------------------------------------
-
-_MOVED = ("MAX_INTERVALS", "MAX_ENVELOPE_CELLS", "crossings_requests_per_month",
-          "break_even_requests_per_month", "flip_volumes", "flip_volumes_exact")
-
-
-def __getattr__(name: str):
-    """``cost.flip_volumes`` etc. keep working: the break-even functions moved to
-    :mod:`workbench.breakeven`, which imports this module (so it is loaded on first use)."""
-    if name in _MOVED:
-        from . import breakeven
-
-        return getattr(breakeven, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_MOVED])
 
 
 # --- measured capacity -------------------------------------------------------------------
@@ -427,7 +415,7 @@ def capacity_from_sweep(summary_df, slo: Mapping[str, float] | None, *, percenti
         if col not in cols:
             raise CostError(f"capacity_from_sweep: SLO {key!r} needs column {col!r}, which the "
                             f"summary lacks (columns: {', '.join(map(str, summary_df.columns))})")
-        lim = float(_num(limit, f"slo[{key!r}]"))
+        lim = float(checked(limit, f"slo[{key!r}]"))
         ok &= (summary_df[col].astype(float) <= lim).to_numpy()
     if "error_rate" in cols:
         ok &= (summary_df["error_rate"].astype(float).fillna(0.0) <= max_error_rate).to_numpy()

@@ -22,33 +22,19 @@ import time
 import numpy as np
 
 from .dashboard_render import curve_arrays, esc, placement_html, provenance_html, summary_html
-from .dashboard_serve import (  # noqa: F401 — re-exported: dashboard.serve etc. keep working
-    NOTEBOOK,
-    DashboardError,
-    add_cli_arguments,
-    cli,
-    free_port,
-    serve,
-    stop,
-)
-from .errors import WorkbenchError
-from .whatif import (  # noqa: F401 — re-exported: the dashboard's model
-    DAYS_PER_MONTH,
+from .errors import DashboardError, WorkbenchError
+from .whatif import (
     OVERRIDE,
     SLO_KEYS,
     VOLUME_MAX_REQUESTS_PER_MONTH,
     VOLUME_MIN_REQUESTS_PER_MONTH,
-    VOLUME_POINTS,
     DashboardData,
     Scenario,
-    _mean_tokens,
-    apply_scenario,
     at_volume,
     default_scenario,
     evaluate,
     load_data,
     scenario_inputs,
-    scenario_workload,
     volume_grid,
 )
 
@@ -129,16 +115,21 @@ class Dashboard:
             w.HTML("<b>API price override</b>"), self.api, self.api_in, self.api_out,
             w.HTML("<b>requirements</b>"), self.quality_floor, self.latency_slo,
             self.route_fraction])
-        self.workload.observe(self._on_workload, names="value")
+        self._listen(self.workload, lambda change: self._load_workload(change["new"]))
         for c in (self.volume, self.peak_factor, self.min_replicas, self.quality_floor,
                   self.latency_slo, self.route_fraction):
-            c.observe(self._on_change, names="value")
-        self.instance.observe(self._on_instance, names="value")
-        self.pricing.observe(self._on_pricing, names="value")
-        self.usd_per_hour.observe(self._on_usd_per_hour, names="value")
-        self.api.observe(self._on_api, names="value")
+            self._listen(c, lambda _: self.update())
+        self._listen(self.instance, lambda _: self._quietly_do(self._show_instance))
+        self._listen(self.pricing, self._on_pricing)
+        self._listen(self.usd_per_hour, self._on_usd_per_hour)
+        self._listen(self.api, lambda _: self._quietly_do(self._show_api))
         for c in (self.api_in, self.api_out):
-            c.observe(self._on_api_price, names="value")
+            self._listen(c, self._on_api_price)
+
+    def _listen(self, widget, handler) -> None:
+        """``handler(change)`` when ``widget``'s value changes, unless the dashboard is setting
+        it itself (inside :meth:`_quietly`)."""
+        widget.observe(lambda change: None if self._quiet else handler(change), names="value")
 
     def _build_outputs(self, w) -> None:
         import plotly.graph_objects as go
@@ -196,15 +187,19 @@ class Dashboard:
         names = [n for n in set(self.data.catalog.instances["instance"]) if n in option.name]
         return max(names, key=len) if names else None
 
+    @staticmethod
+    def _enable(widgets, option) -> bool:
+        """The widgets that edit ``option`` are usable only when there is one; True when there is."""
+        for c in widgets:
+            c.disabled = option is None
+        return option is not None
+
     def _show_instance(self) -> None:
         o = self._self_hosted(self.instance.value)
-        for c in (self.pricing, self.usd_per_hour):
-            c.disabled = o is None
-        if o is None:
-            return
-        pricing, usd, _ = self._usd_per_hour.get(
-            self.instance.value, (getattr(o, "pricing", None) or "on-demand", o.usd_per_hour, ""))
-        self.pricing.value, self.usd_per_hour.value = pricing, usd
+        if self._enable((self.pricing, self.usd_per_hour), o):
+            pricing, usd, _ = self._usd_per_hour.get(
+                self.instance.value, (getattr(o, "pricing", None) or "on-demand", o.usd_per_hour, ""))
+            self.pricing.value, self.usd_per_hour.value = pricing, usd
 
     def _api_option(self, name):
         return next((o for o in self.data.options[self.workload.value]
@@ -212,12 +207,9 @@ class Dashboard:
 
     def _show_api(self) -> None:
         o = self._api_option(self.api.value)
-        for c in (self.api_in, self.api_out):
-            c.disabled = o is None
-        if o is None:
-            return
-        prices = self._api_usd_per_mtok.get(o.name) or self._catalog_api_usd_per_mtok(o)
-        self.api_in.value, self.api_out.value = prices or (0.0, 0.0)
+        if self._enable((self.api_in, self.api_out), o):
+            prices = self._api_usd_per_mtok.get(o.name) or self._catalog_api_usd_per_mtok(o)
+            self.api_in.value, self.api_out.value = prices or (0.0, 0.0)
 
     def _catalog_api_usd_per_mtok(self, option) -> tuple[float, float] | None:
         if self.data.catalog is None:
@@ -251,24 +243,14 @@ class Dashboard:
         finally:
             self._quiet = False
 
-    # -- handlers
-    def _on_change(self, _change=None) -> None:
-        if not self._quiet:
-            self.update()
-
-    def _on_workload(self, change) -> None:
-        if not self._quiet:
-            self._load_workload(change["new"])
-
-    def _on_instance(self, _change) -> None:
-        if self._quiet:
-            return
+    def _quietly_do(self, show) -> None:
         with self._quietly():
-            self._show_instance()
+            show()
 
+    # -- handlers (called only when the user changed a value: see _listen)
     def _on_pricing(self, change) -> None:
         """A pricing type picks the catalog's price for the instance (the user may edit it)."""
-        if self._quiet or self.data.catalog is None:
+        if self.data.catalog is None:
             return
         name = self.instance.value
         inst = self._instance_of(self._self_hosted(name))
@@ -287,22 +269,14 @@ class Dashboard:
         self.update()
 
     def _on_usd_per_hour(self, change) -> None:
-        if self._quiet or self.instance.value is None:
-            return
-        self._usd_per_hour[self.instance.value] = (self.pricing.value, float(change["new"]), OVERRIDE)
-        self.update()
-
-    def _on_api(self, _change) -> None:
-        if self._quiet:
-            return
-        with self._quietly():
-            self._show_api()
+        if self.instance.value is not None:
+            self._usd_per_hour[self.instance.value] = (self.pricing.value, float(change["new"]), OVERRIDE)
+            self.update()
 
     def _on_api_price(self, _change) -> None:
-        if self._quiet or self.api.value is None:
-            return
-        self._api_usd_per_mtok[self.api.value] = (float(self.api_in.value), float(self.api_out.value))
-        self.update()
+        if self.api.value is not None:
+            self._api_usd_per_mtok[self.api.value] = (float(self.api_in.value), float(self.api_out.value))
+            self.update()
 
     # -- recompute and redraw
     def update(self) -> None:

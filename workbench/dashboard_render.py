@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .whatif import OVERRIDE, Scenario, _mean_tokens, default_scenario
+from .whatif import OVERRIDE, Scenario, mean_tokens, default_scenario
 
 
 def curve_arrays(curves) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -115,7 +115,7 @@ def provenance_html(workload, scenario: Scenario, options: list, token_profile, 
         ("route fraction", _num(scenario.route_fraction), src("route_fraction")),
     ]
     for which in ("prompt", "output"):
-        rows.append((f"{which} tokens/request (mean)", _num(_mean_tokens(token_profile or {}, which)),
+        rows.append((f"{which} tokens/request (mean)", _num(mean_tokens(token_profile or {}, which)),
                      (token_profile or {}).get("provenance", "assumed")))
     for o in options:
         for name, label in (getattr(o, "provenance", None) or {}).items():

@@ -15,20 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import WorkbenchError
+from .engines import free_port
+from .errors import DashboardError
 from .paths import REPO_DIR
 
 NOTEBOOK = REPO_DIR / "notebooks" / "dashboard.ipynb"
-
-
-class DashboardError(WorkbenchError, RuntimeError):
-    """The dashboard cannot start or serve; the message says what is missing."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(notebook: Path | str = NOTEBOOK, *, port: int | None = None,

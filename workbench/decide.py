@@ -5,8 +5,7 @@ Pipeline (DESIGN.md "decide"): options (:func:`workbench.options.build_options`,
 :mod:`workbench.cost`) → quality per option (:func:`workbench.options.quality_estimates`:
 measured items, else a published proxy from the catalog, else assumed — always labelled) →
 :func:`decide` (gates, cost at the expected volume, runner-up, savings, win ranges over volume,
-an optional routed mix) → :func:`portfolio` over all workloads. The option-building names are
-re-exported here (``decide.build_options`` …) for existing callers.
+an optional routed mix) → :func:`portfolio` over all workloads.
 
 The gates, per option (columns of :attr:`Decision.table`):
 
@@ -29,22 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import breakeven, cost
 from .errors import WorkbenchError
-from .options import (  # noqa: F401 — re-exported: decide.build_options etc. keep working
-    DAYS_PER_MONTH,
-    HOURS_PER_MONTH,
-    PROJECTED_CANDIDATES,
-    PROXY_ALIASES,
-    PROXY_BENCHMARK,
-    Options,
-    QualityEstimate,
-    build_options,
-    build_options_detailed,
-    measured_quality,
-    published_proxy,
-    quality_estimates,
-    requests_per_month,
-)
+from .options import QualityEstimate
 
 
 class DecisionError(WorkbenchError, ValueError):
@@ -186,8 +172,6 @@ def _costs_at(curves, names: Sequence[str], volumes: Sequence[float], volume: fl
 
 def _routed_curves(api_opt, self_opt, volumes, f: float, name: str):
     """Monthly cost of the routed mix over ``volumes``: api(f·V) + self((1−f)·V)."""
-    from . import cost
-
     api = cost.monthly_cost_curves([api_opt], [f * v for v in volumes]).reset_index(drop=True)
     slf = cost.monthly_cost_curves([self_opt], [(1 - f) * v for v in volumes]).reset_index(drop=True)
     out = slf.copy()
@@ -208,15 +192,13 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
     ok for APIs)."""
     import pandas as pd
 
-    from . import cost
-
     if not options:
         raise DecisionError(f"workload {workload.name!r}: no options to decide between")
     quality = dict(quality or {})
     latency = dict(latency or {})
     metric = workload.primary_metric
     floor = (workload.quality_floor or {}).get(metric)
-    volume = float(volume if volume is not None else requests_per_month(workload.daily_volume))
+    volume = float(volume if volume is not None else cost.requests_per_month(workload.daily_volume))
     volumes = sorted(set(map(float, volumes))) if volumes is not None else default_volumes(volume)
     if volume not in volumes:
         volumes = sorted({*volumes, volume})
@@ -260,22 +242,20 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
 
 
 def _flips(options, curves, feasible: list[str], volumes):
-    """Flips among the feasible options: exact (cost.flip_volumes_exact) when they are all plain
-    Options, else interpolated on the volume grid (cost.flip_volumes; the routed mix)."""
-    from . import cost
-
+    """Flips among the feasible options: exact (breakeven.flip_volumes_exact) when they are all plain
+    Options, else interpolated on the volume grid (breakeven.flip_volumes; the routed mix)."""
     if not feasible:
         return [], None
     by_name = {o.name: o for o in options}
     if all(n in by_name for n in feasible):
         opts = [by_name[n] for n in feasible]
-        flips = [f for f in cost.flip_volumes_exact(opts, max_requests_per_month=volumes[-1])
+        flips = [f for f in breakeven.flip_volumes_exact(opts, max_requests_per_month=volumes[-1])
                  if volumes[0] < f[0] <= volumes[-1]]
         first = min(opts, key=lambda o: float(o.usd_per_month(volumes[0]))).name
         return flips, first
     by_opt = _usd_by_option(curves, feasible)
     first = min(by_opt, key=lambda n: by_opt[n][0])
-    return cost.flip_volumes(volumes, by_opt), first
+    return breakeven.flip_volumes(volumes, by_opt), first
 
 
 def _usd_by_option(curves, names: Sequence[str]) -> dict:

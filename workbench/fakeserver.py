@@ -32,7 +32,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from .appthread import AppThread
+from .appthread import AppThread, LoopbackService
 
 MODEL = "fake"
 STATE_KEY = None  # aiohttp AppKey, made on first use (aiohttp is imported lazily)
@@ -255,7 +255,7 @@ def make_app(config: FakeConfig | None = None):
     return app
 
 
-class FakeServer:
+class FakeServer(LoopbackService):
     """The fake server on a free loopback port, served by a background thread's event loop.
 
     ``base_url`` ends in /v1; ``state`` exposes counters; ``configure(**fields)`` changes knobs."""
@@ -266,10 +266,6 @@ class FakeServer:
         self._port = port
         self._server = AppThread("fakeserver")
         self.port: int | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     def configure(self, **fields) -> None:
         self.state.config = dataclasses.replace(self.state.config, **fields)
@@ -283,12 +279,6 @@ class FakeServer:
 
     def stop(self) -> None:
         self._server.stop()
-
-    def __enter__(self) -> FakeServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,9 +40,8 @@ import socket
 import struct
 import threading
 from dataclasses import asdict, dataclass
-from typing import Self
 
-from .appthread import AppThread
+from .appthread import AppThread, LoopbackService
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
@@ -115,7 +114,7 @@ class Exchange:
     events_relayed: int = 0
 
 
-class FaultProxy:
+class FaultProxy(LoopbackService):
     """The proxy on a free loopback port, served by a background thread's event loop.
 
     ``plan``: {request index (0-based, in arrival order): Fault}; or set ``every`` and
@@ -135,10 +134,6 @@ class FaultProxy:
         self._server = AppThread("faultproxy")
         self._session = None
         self._closing: asyncio.Event | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     def fault_for(self, index: int) -> Fault | None:
         if index in self.plan:
@@ -287,12 +282,6 @@ class FaultProxy:
     def stop(self) -> None:
         # release stalled streams, stop serving, then close the upstream session
         self._server.stop(before=self._closing.set, after=lambda: self._session.close(), timeout_s=15)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

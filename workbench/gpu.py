@@ -358,7 +358,7 @@ def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_di
     labelled engine "transformers"; stop the server and its process group on exit."""
     from importlib.metadata import version
 
-    from .engines import Engine, _set_pdeathsig, free_port, log_tail, stop_process_group
+    from .engines import Engine, die_with_parent, free_port, log_tail, stop_process_group
     from .targets import Deployment, Target
 
     port = free_port()
@@ -368,7 +368,7 @@ def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_di
     proc = subprocess.Popen(serve_command(checkpoint, port=port, device=device, dtype=dtype, cb_args=cb_args),
                             env=serve_env(work_dir, extra_pythonpath), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=_set_pdeathsig)  # noqa: PLW1509 - as workbench.engines: dies with us
+                            preexec_fn=die_with_parent)  # noqa: PLW1509 - as workbench.engines: dies with us
     base = f"http://127.0.0.1:{port}"
     try:
         while not _health(base):
@@ -393,33 +393,11 @@ def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_di
         log.close()
 
 
-# ----------------------------------------------------------------------------- provenance
-def annotate_run(run_dir: str | Path, *, params: dict | None = None, summary: dict | None = None,
-                 **fields: Any) -> dict:
-    """Add metadata to a finished run's run.json (atomic rewrite): ``fields`` replace keys
-    (e.g. weights, model); ``params`` and ``summary`` are merged into the run's own. Returns
-    the new metadata."""
-    from .store import _json_default, assert_no_secrets
-
-    path = Path(run_dir) / "run.json"
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    meta.update(fields)
-    if params:
-        meta["params"] = {**(meta.get("params") or {}), **params}
-    if summary:
-        meta["summary"] = {**(meta.get("summary") or {}), **summary}
-    assert_no_secrets(meta, "run metadata")
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, default=_json_default, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    return meta
-
-
 def harness_input_tokens(prompt_tokens: int) -> int:
-    """The ``input_tokens`` to give :func:`workbench.harness.synthetic_requests` so that its
+    """The ``input_tokens`` to give :func:`workbench.loadgen.synthetic_requests` so that its
     prompt is ``prompt_tokens`` tokens under :func:`synthetic_tokenizer` (one token per
     whitespace-separated word; the harness adds a short preamble and assumes BPE)."""
-    from .harness import synthetic_requests
+    from .loadgen import synthetic_requests
 
     def words(n: int) -> int:
         return len(synthetic_requests(1, n)[0].body["messages"][0]["content"].split())

@@ -7,15 +7,34 @@ import os
 import platform
 
 
-def cpu_model() -> str:
+def cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of ``/proc/cpuinfo`` (None where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags this CPU advertises (``/proc/cpuinfo``; empty elsewhere). A
+    virtual machine may advertise what it does not enable (AMX on some hosts here)."""
+    return set((cpuinfo("flags") or "").split())
+
+
+def mem_gib() -> float | None:
+    """Physical memory in GiB (one decimal), None where the OS does not say."""
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def gpus() -> list[dict]:
@@ -52,16 +71,11 @@ def gpus() -> list[dict]:
 @functools.lru_cache(maxsize=1)
 def host_facts() -> dict:
     """CPU model, core count, memory, GPUs. Cached: the machine does not change within a process."""
-    mem_gib = None
-    try:
-        mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
     g = gpus()
     return {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "mem_gib": mem_gib,
+        "mem_gib": mem_gib(),
         "gpus": g,
         "accelerator": g[0]["name"] if g else None,
         "platform": f"{platform.system()} {platform.machine()}",

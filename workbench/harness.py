@@ -8,7 +8,7 @@ The pipeline of :func:`measure`::
            → rows stream into the run as requests finish → telemetry beside → summary per point
 
 Profiles (``concurrency=1,2,4`` closed loop, ``rate=2,4;arrival=...;cap=...`` open loop), arrival
-schedules and synthetic prompts come from :mod:`workbench.loadgen` (re-exported here).
+schedules and synthetic prompts come from :mod:`workbench.loadgen`.
 
 Each point stops after ``requests_per_point`` requests or ``duration_s`` seconds, whichever
 comes first. Same seed → same schedule and same prompts. A 429/503 with Retry-After makes the
@@ -37,8 +37,7 @@ from tqdm.auto import tqdm
 
 from . import engines
 from .client import Client, Request, Response
-from .loadgen import (  # noqa: F401  (re-exported: harness.parse_profile etc. keep working)
-    ARRIVALS,
+from .loadgen import (
     DEFAULT_INPUT_TOKENS,
     HarnessError,
     LoadPoint,
@@ -108,7 +107,7 @@ def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoin
     }
 
 
-class _Sweep:
+class Sweep:
     """State shared by the load points of one run: the client, the run, counters, progress."""
 
     def __init__(self, client: Client, run, send_kw: dict, bar=None, retries: int = 0,
@@ -250,7 +249,7 @@ def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: di
     return summary
 
 
-async def _run_sweep(sweep: "_Sweep", points, reqs, warm_reqs, *, n, duration_s, telemetry, seed) -> dict:
+async def _run_sweep(sweep: "Sweep", points, reqs, warm_reqs, *, n, duration_s, telemetry, seed) -> dict:
     """Warm-up through the first point, then every point in turn (until the engine dies);
     returns each point's window on the run clock."""
     bar = sweep.bar
@@ -397,7 +396,7 @@ def _measure(engine, cfg: LoadConfig, plan: _Plan, points, wl, results_root, pro
         if progress:
             total = None if cfg.duration_s else len(plan.warm) + cfg.requests_per_point * len(points)
             bar = tqdm(total=total, desc="measure", unit="req")
-        sweep = _Sweep(client, run, {"force_output_tokens": plan.force}, bar, retries=getattr(tgt, "retries", 0),
+        sweep = Sweep(client, run, {"force_output_tokens": plan.force}, bar, retries=getattr(tgt, "retries", 0),
                        give_up_after=cfg.give_up_after, notes=notes, engine=engine)
 
         async def main() -> dict:

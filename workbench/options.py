@@ -23,15 +23,6 @@ from dataclasses import dataclass
 from .errors import WorkbenchError
 from .schema import EVIDENCE_STATUSES
 
-HOURS_PER_MONTH = 730.0
-DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0  # 30.42: the cost model's month, in days
-
-
-def requests_per_month(daily_requests: float) -> float:
-    """Monthly volume from a daily one: daily × 730/24 (requests/month)."""
-    return float(daily_requests) * DAYS_PER_MONTH
-
-
 # ----------------------------------------------------------------------------- quality
 @dataclass(frozen=True)
 class QualityEstimate:
@@ -287,7 +278,7 @@ def _projected_options(workload, catalog, pricing, candidates, instances, n_in, 
     from .calibrate import efficiency_for
     from .project import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
 
-    volume = requests_per_month(workload.daily_volume)
+    volume = cost.requests_per_month(workload.daily_volume)
     inst = catalog.instances[(catalog.instances.gpu != "CPU") & (catalog.instances.pricing == pricing)]
     if instances is not None:
         inst = inst[inst.instance.isin(list(instances))]

@@ -27,3 +27,16 @@ def cache_dir() -> Path:
     if os.environ.get("WORKBENCH_CACHE_DIR"):
         return Path(os.environ["WORKBENCH_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "workbench"
+
+
+def user_path(env_var: str, default_name: str, *, is_dir: bool = False, error=FileNotFoundError) -> Path | None:
+    """A user's own file or directory: ``$env_var`` (it must exist: ``error`` otherwise), else
+    ``./default_name`` in the working directory when it exists, else None."""
+    exists = Path.is_dir if is_dir else Path.is_file
+    if os.environ.get(env_var):
+        p = Path(os.environ[env_var])
+        if not exists(p):
+            raise error(f"${env_var} points to {p}, which {'is not a directory' if is_dir else 'does not exist'}")
+        return p
+    p = Path.cwd() / default_name
+    return p if exists(p) else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import calibrate, decide, options, store
+from . import calibrate, cost, decide, options, store
 from .catalog import load_catalog
 from .parameters import validate
 from .workloads import list_workloads, load_workload
@@ -126,7 +126,7 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
         if not b.options:
             skipped.append(f"{name}: no option to price ({'; '.join(b.notes) or 'no API of its mode selected'})")
             continue
-        volume = options.requests_per_month(w.daily_volume) * float(volume_scale)
+        volume = cost.requests_per_month(w.daily_volume) * float(volume_scale)
         decisions.append(decide.decide(w, b.options, volume=volume, quality=q, route_fraction=route_fraction))
         built[name], quality[name] = b, q
     return DecisionSet(decisions, built, quality, inputs.results, inputs.calibration, skipped, inputs.fits)

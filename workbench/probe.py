@@ -59,26 +59,12 @@ def measure_memory_bandwidth(size_mib: int = PROBE_MIB, repeats: int = 5) -> dic
 
 def cpu_description() -> dict:
     """CPU model, core count, clock (MHz), SIMD flags and memory, from /proc and os."""
-    from .hardware import cpu_model
+    from .hardware import cpu_flags, cpu_model, cpuinfo, mem_gib
 
-    mhz, flags = None, set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("cpu MHz") and mhz is None:
-                    mhz = float(line.split(":", 1)[1])
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    mem_gib = None
-    try:
-        mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
+    mhz, flags = cpuinfo("cpu MHz"), cpu_flags()
     return {
-        "cpu_model": cpu_model(), "cores": os.cpu_count() or 1, "mhz": mhz, "mem_gib": mem_gib,
-        "avx512": "avx512f" in flags, "avx2": "avx2" in flags, "fma": "fma" in flags,
+        "cpu_model": cpu_model(), "cores": os.cpu_count() or 1, "mhz": float(mhz) if mhz else None,
+        "mem_gib": mem_gib(), "avx512": "avx512f" in flags, "avx2": "avx2" in flags, "fma": "fma" in flags,
     }
 
 

@@ -166,9 +166,7 @@ class RunWriter:
         self._write_meta()
 
     def _write_meta(self) -> None:
-        tmp = self.dir / "run.json.tmp"
-        tmp.write_text(json.dumps(self.meta, default=_json_default, indent=1), encoding="utf-8")
-        os.replace(tmp, self.dir / "run.json")
+        _write_meta(self.dir, self.meta)
 
     def finish(self, status: str = "completed", summary: dict | None = None) -> None:
         for f in self._files.values():
@@ -191,6 +189,30 @@ class RunWriter:
             self.finish("interrupted")
         else:
             self.finish("failed", summary={**(self.meta.get("summary") or {}), "error": f"{exc_type.__name__}: {exc}"})
+
+
+def _write_meta(run_dir: Path, meta: dict) -> None:
+    """Rewrite ``run.json`` atomically (write, then rename): a reader never sees half of it."""
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(meta, default=_json_default, indent=1), encoding="utf-8")
+    os.replace(tmp, run_dir / "run.json")
+
+
+def amend_run(run_dir: str | Path, *, params: dict | None = None, summary: dict | None = None,
+              **fields: Any) -> dict:
+    """Add to a finished run's metadata: ``fields`` replace keys (e.g. weights, model);
+    ``params`` and ``summary`` are merged into the run's own. Checked for secrets, rewritten
+    atomically; returns the new metadata."""
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    meta.update(fields)
+    if params:
+        meta["params"] = {**(meta.get("params") or {}), **params}
+    if summary:
+        meta["summary"] = {**(meta.get("summary") or {}), **summary}
+    assert_no_secrets(meta, "run metadata")
+    _write_meta(run_dir, meta)
+    return meta
 
 
 # ---------------------------------------------------------------------------- loading

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WorkbenchError
-from .paths import DATA_DIR
+from .paths import DATA_DIR, user_path
 
 ENGINES = ("vllm", "llamacpp", "external")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -64,19 +64,29 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Target:
+    """Something to send requests to, and what it takes to price it (one entry of targets.yaml)."""
+
     name: str
     engine: str
+    """``vllm`` or ``llamacpp`` (started and stopped by the workbench), or ``external``."""
     model: str
+    """The model name requests carry (and a managed engine serves under)."""
     base_url: str | None = None
+    """An external target's URL, ending in /v1; managed engines pick a free port."""
     model_path: str | None = None
-    api_key_env: str | None = None
+    """A managed engine's weights: a path, or ``smollm2:gguf`` / ``smollm2:hf`` for the embedded model."""
     engine_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    api_key_env: str | None = None
+    """The NAME of the environment variable holding the key, read when a request is sent."""
     strict: bool = False
+    """Send no vendor-specific request fields (frontier APIs)."""
     capabilities: dict[str, bool] = field(default_factory=dict)
     deployment: Deployment = field(default_factory=Deployment)
-    retries: int = 0  # load harness: re-send a request refused with 429/5xx or no connection, with backoff
-    source: str = ""  # file it was defined in
+    retries: int = 0
+    """Load harness: re-send a request refused with 429/5xx or no connection, with backoff."""
+    source: str = ""
+    """The file it was defined in."""
 
     @property
     def managed(self) -> bool:
@@ -204,14 +214,8 @@ def builtin_targets_file() -> Path:
 
 
 def user_targets_file() -> Path | None:
-    env = os.environ.get("WORKBENCH_TARGETS")
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            raise TargetError(f"$WORKBENCH_TARGETS points to {p}, which does not exist")
-        return p
-    p = Path.cwd() / "targets.yaml"
-    return p if p.is_file() else None
+    """``$WORKBENCH_TARGETS`` (must exist) or ``./targets.yaml`` if present."""
+    return user_path("WORKBENCH_TARGETS", "targets.yaml", error=TargetError)
 
 
 def load_targets(*extra_files: str | Path) -> dict[str, Target]:

@@ -1,13 +1,12 @@
 """What-if scenarios over the report's decision, without widgets (the dashboard's model).
 
 Everything slow happens once, in :func:`load_data`: workloads, catalog, results and the
-priced options of each workload (:func:`workbench.decide.build_options`). A :class:`Scenario`
+priced options of each workload (:func:`workbench.pipeline.price_workload`). A :class:`Scenario`
 holds the control values; :func:`apply_scenario` applies it to those options (instance price
 and pricing type, minimum replicas, peak factor, API price overrides) and :func:`evaluate`
 calls :func:`workbench.decide.decide` — the function the report calls — over
 ``VOLUME_POINTS`` log-spaced volumes. :func:`at_volume` moves a decision to another expected
-volume without deciding again. :mod:`workbench.dashboard` draws it; its names are re-exported
-there.
+volume without deciding again. :mod:`workbench.dashboard` draws it.
 """
 
 from __future__ import annotations
@@ -19,12 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dashboard_serve import DashboardError
+from . import cost
+from .errors import DashboardError
 
 VOLUME_POINTS = 200
 VOLUME_MIN_REQUESTS_PER_MONTH = 1e3
 VOLUME_MAX_REQUESTS_PER_MONTH = 1e9
-DAYS_PER_MONTH = 730 / 24  # HOURS_PER_MONTH / 24, the cost model's month
 SLO_KEYS = ("e2el_ms", "ttft_ms", "tpot_ms")
 OVERRIDE = "assumed (set in dashboard)"
 
@@ -35,7 +34,7 @@ class DashboardData:
     """What the dashboard computes over, loaded once.
 
     ``options`` maps a workload name to its priced options (``cost.Option``, built for the
-    workload's own SLO), ``quality`` to ``{option: decide.QualityEstimate}``,
+    workload's own SLO), ``quality`` to ``{option: options.QualityEstimate}``,
     ``token_profiles`` to ``{prompt_tokens_mean, output_tokens_mean, provenance}``.
     With ``inputs`` (a :class:`workbench.pipeline.Inputs`: results, catalog, calibration fits,
     pricing, ...), a workload's entries are built on first use, and again once per distinct SLO
@@ -123,7 +122,7 @@ def default_scenario(workload) -> Scenario:
     """The scenario the workload's spec describes: its volume, peak factor, floor and SLO."""
     return Scenario(
         workload=workload.name,
-        volume_requests_per_month=float(workload.daily_volume) * DAYS_PER_MONTH,
+        volume_requests_per_month=float(workload.daily_volume) * cost.DAYS_PER_MONTH,
         peak_factor=float(workload.peak_factor),
         quality_floor=(workload.quality_floor or {}).get(workload.primary_metric),
         latency_slo_ms=next((workload.slo[k] for k in SLO_KEYS if k in (workload.slo or {})), None),
@@ -139,7 +138,7 @@ def volume_grid(points: int = VOLUME_POINTS, lo: float = VOLUME_MIN_REQUESTS_PER
 def scenario_workload(workload, scenario: Scenario):
     """A copy of ``workload`` with the scenario's volume, peak factor, floor and SLO."""
     w = copy.copy(workload)
-    w.daily_volume = scenario.volume_requests_per_month / DAYS_PER_MONTH
+    w.daily_volume = scenario.volume_requests_per_month / cost.DAYS_PER_MONTH
     w.peak_factor = scenario.peak_factor
     if scenario.quality_floor is not None:
         w.quality_floor = {**(workload.quality_floor or {}),
@@ -155,8 +154,6 @@ def apply_scenario(options: list, scenario: Scenario, token_profile: dict | None
     minimum replicas and peak factor on self-hosted options; API $/Mtok overrides on API
     options, repriced with :func:`workbench.cost.api_usd_per_request` at the workload's mean
     tokens per request. Overridden inputs are labelled ``OVERRIDE`` in their provenance."""
-    from . import cost
-
     out = []
     for o in options:
         prov = dict(getattr(o, "provenance", None) or {})
@@ -173,7 +170,7 @@ def apply_scenario(options: list, scenario: Scenario, token_profile: dict | None
         elif o.name in scenario.api_usd_per_mtok and token_profile:
             in_mtok, out_mtok = scenario.api_usd_per_mtok[o.name]
             usd = cost.api_usd_per_request(
-                _mean_tokens(token_profile, "prompt"), _mean_tokens(token_profile, "output"),
+                mean_tokens(token_profile, "prompt"), mean_tokens(token_profile, "output"),
                 input_usd_per_token=in_mtok / 1e6, output_usd_per_token=out_mtok / 1e6)
             prov["usd_per_request"] = OVERRIDE
             o = _replace(o, {"usd_per_request": float(usd)}, prov)
@@ -193,7 +190,7 @@ def _replace(option, changes: dict, provenance: dict):
     return dataclasses.replace(option, **changes)
 
 
-def _mean_tokens(profile: dict, which: str) -> float:
+def mean_tokens(profile: dict, which: str) -> float:
     """Mean ``prompt`` or ``output`` tokens per request from ``Workload.token_profile()``."""
     return float(profile.get(f"{which}_tokens_mean", 0.0))
 
@@ -230,8 +227,6 @@ def at_volume(decision, options: list, volume: float):
     pair is picked at the expected volume), or a row is neither an option nor the mix.
     A routed mix's flips are interpolated on the grid of the last full decision.
     """
-    from . import cost
-
     index = {}
     for i, o in enumerate(options):
         index.setdefault(o.name, i)

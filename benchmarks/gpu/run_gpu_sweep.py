@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from workbench import gpu, gpubound
+from workbench import gpu, gpubound, store
 
 DEFAULT_PROFILE = "concurrency=1,2,4,8,16,32,64"
 DEFAULT_WORKLOAD = "incident-summarization"
@@ -205,7 +205,7 @@ def serve_run(checkpoint: Path, name: str, config: dict, ctx: dict, args) -> lis
     summary = gpubound.with_roofline(res.summary, config, ctx["hardware"], args.dtype)
     points = summary.to_dict("records")
     notes = list(res.notes) + [gpu.length_note(res.run_dir, shape["output_tokens"])]
-    gpu.annotate_run(res.run_dir, model=name, weights=gpu.WEIGHTS, workload=shape["workload"],
+    store.amend_run(res.run_dir, model=name, weights=gpu.WEIGHTS, workload=shape["workload"],
                      params={**ctx["params"], "server": "transformers serve --continuous-batching",
                              "server_start_s": engine.start_s, "served_checkpoint": "local random-weight copy"},
                      summary={"points": points, "notes": notes, "bound_label": gpubound.BOUND_LABEL})
