@@ -84,6 +84,9 @@ def test_concurrency_sweep_writes_schema_rows_and_gates_in_flight_requests(fake,
     run = r.runs.iloc[0]
     assert run["status"] == "completed" and run["kind"] == "load"
     assert run["summary"]["points"][1]["load_point"] == "concurrency=4"
+    # the run is a versioned record of what it ran on (a URL: an external target, no instance)
+    assert run["schema_version"] == 2 and run["deployment"]["kind"] == "self-hosted"
+    assert run["deployment"]["instance"] is None and run["deployment"]["count"] == 1
     c1, c4 = res.summary["request_throughput"]
     assert c4 > 2 * c1  # the fake serves streams in parallel
 

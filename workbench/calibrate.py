@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .errors import WorkbenchError
-from .schema import EVIDENCE_STATUSES
+from .schema import EVIDENCE_STATUSES, RunParams
 from .project import Arch, Cell, Efficiency, Hardware, quant, serving_point
 
 MAX_BATCH = {"llamacpp": 1, "vllm": 256, "transformers": 256}
@@ -66,7 +66,7 @@ def load_points(results, kinds=("load", "gpu-load")):
             "output_tokens": g["output_tokens"].astype(float).mean(),
             "window_output_tokens_per_s": g["output_tokens"].sum() / window_s if window_s > 0 else float("nan"),
             "tpot_ms": g["tpot_ms"].mean(), "ttft_ms": g["ttft_ms"].mean(), "e2el_ms": g["e2el_ms"].mean(),
-            "layers": _run_layers(m.get("params")),
+            "layers": float(RunParams.of(m.get("params")).layers or "nan"),
         })
     df = pd.DataFrame(rows, columns=cols + ["window_output_tokens_per_s", "layers"])
     # closed loop, steady state (Little's law): requests/s = C / mean E2EL. Robust to the ramp
@@ -74,13 +74,6 @@ def load_points(results, kinds=("load", "gpu-load")):
     df["request_throughput"] = df["concurrency"] / (df["e2el_ms"] / 1e3)
     df["output_tokens_per_s"] = df["request_throughput"] * df["output_tokens"]
     return _fill_prompt_tokens(df, runs)
-
-
-def _run_layers(params) -> float:
-    """Layers the measured model really had, when a run built fewer than its architecture's
-    (``params.layers`` of the GPU sweep, e.g. Mixtral-8x7B with 17 of 32 to fit 80 GB); else NaN."""
-    layers = params.get("layers") if isinstance(params, dict) else None
-    return float(layers) if layers else float("nan")
 
 
 def _fill_prompt_tokens(df, runs=None):
@@ -101,12 +94,9 @@ def _fill_prompt_tokens(df, runs=None):
 
 
 def _prompt_key(runs) -> dict:
-    """run_id → a key naming the prompts a run sent: its params' input_tokens, seed, content."""
-    out = {}
-    for rid, params in zip(runs["run_id"], runs["params"] if "params" in runs else [None] * len(runs)):
-        p = params if isinstance(params, dict) else {}
-        out[rid] = "|".join(str(p.get(k)) for k in ("input_tokens", "seed", "content"))
-    return out
+    """run_id → a key naming the prompts a run sent (RunParams.prompts_key: input_tokens, seed, content)."""
+    params = runs["params"] if "params" in runs else [None] * len(runs)
+    return {rid: RunParams.of(p).prompts_key for rid, p in zip(runs["run_id"], params)}
 
 
 def _conc(load_point: str) -> int:

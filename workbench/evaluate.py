@@ -11,7 +11,7 @@ with on_response = score + persist → metrics + bootstrap CIs → run summary.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,8 @@ def _evaluate(engine, wl: Workload, limit, concurrency, results_root, progress, 
     watch, errors = engines.EngineWatch(engine), []
     with RunWriter(kind="quality", target=t.name, engine=t.engine, model=t.model, params=params,
                    root=results_root, workload=wl.name, weights="real",
-                   engine_version=engine.version, dtype=t.deployment.dtype) as run:
+                   engine_version=engine.version, dtype=t.deployment.dtype,
+                   deployment=asdict(t.deployment)) as run:
 
         def on_response(i: int, r) -> None:
             item = items[i]

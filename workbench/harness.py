@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import itertools
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -386,7 +386,8 @@ def _measure(engine, cfg: LoadConfig, plan: _Plan, points, wl, results_root, pro
     with RunWriter(kind="load", target=tgt.name, engine=tgt.engine if tgt.managed else (dep.engine or "external"),
                    model=tgt.model, params={**plan.params, "base_url": engine.base_url}, root=results_root,
                    engine_version=engine.version, dtype=dep.dtype or dep.quantization,
-                   hardware_count=dep.count, workload=wl.name if wl is not None else None) as run:
+                   hardware_count=dep.count, workload=wl.name if wl is not None else None,
+                   deployment=asdict(dep)) as run:
         client = Client(engine.base_url, tgt.model, api_key=tgt.api_key(), strict=tgt.strict,
                         timeout_s=cfg.timeout_s, capabilities=tgt.capabilities, clock_origin_s=run.t0)
         is_vllm = tgt.engine == "vllm" or "vllm" in str(dep.engine or "").lower()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import WorkbenchError
-from .schema import EVIDENCE_STATUSES
+from .schema import EVIDENCE_STATUSES, RunParams
 
 # ----------------------------------------------------------------------------- quality
 @dataclass(frozen=True)
@@ -205,10 +205,10 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
     swept = set(runs.target)
     for target, g in runs.groupby("target", sort=True):
         run = g.iloc[-1]
-        params = run.params if isinstance(run.get("params"), dict) else {}
-        if params.get("layers") and params.get("full_layers") and params["layers"] < params["full_layers"]:
-            out.notes.append(f"{target}: run {run.run_id} measured {run.model} with {params['layers']} of its "
-                             f"{params['full_layers']} layers (to fit the GPU): not an option, used for calibration only")
+        params = RunParams.of(run.get("params"))
+        if params.partial_model:
+            out.notes.append(f"{target}: run {run.run_id} measured {run.model} with {params.layers} of its "
+                             f"{params.full_layers} layers (to fit the GPU): not an option, used for calibration only")
             continue
         req = results.requests[results.requests.run_id == run.run_id]
         if not len(req):
@@ -238,9 +238,10 @@ def _add_measured(workload, catalog, pricing, out: Options, target, run, cap, wh
     if cap <= 0:
         out.notes.append(f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency")
         return
-    inst = _instance_for(target, run, catalog, pricing)
+    inst = _instance_for(run, catalog, pricing)
     if inst is None:
-        out.notes.append(f"{target}: no price for its hardware {run.hardware!r} in the catalog: left out")
+        out.notes.append(f"{target}: no price in the catalog for what run {run.run_id} ran on "
+                         f"({_ran_on(run)}): left out")
         return
     dtype = run.get("dtype") if isinstance(run.get("dtype"), str) else ""
     name = f"{run.model} · {run.engine} {dtype} · {inst['instance']} [{target}]".replace("  ", " ")
@@ -250,24 +251,27 @@ def _add_measured(workload, catalog, pricing, out: Options, target, run, cap, wh
     out.sources[name] = {"targets": [target], "models": [], "proxy": run.model}
 
 
-def _instance_for(target: str, run, catalog, pricing: str):
-    """The catalog instance a measured target runs on: its deployment's, else the cheapest
-    with the run's GPU and count."""
-    try:
-        from .targets import get_target
+def _ran_on(run) -> str:
+    dep = run.get("deployment") if isinstance(run.get("deployment"), dict) else {}
+    return f"instance {dep['instance']}" if dep.get("instance") else f"hardware {run.hardware}"
 
-        inst = get_target(target).deployment.instance
-        if inst:
-            return catalog.instance(inst, pricing=pricing)
-    except WorkbenchError:
-        pass
+
+def _instance_for(run, catalog, pricing: str):
+    """The catalog instance a measured run ran on: the instance its ``deployment`` names, else
+    the cheapest with the run's GPU and count (read from the run and the catalog only)."""
     from .calibrate import hardware_for
 
+    dep = run.get("deployment") if isinstance(run.get("deployment"), dict) else {}
+    if dep.get("instance"):
+        try:
+            return catalog.instance(dep["instance"], pricing=pricing)
+        except WorkbenchError:
+            return None
     try:
         gpu = hardware_for(run.hardware).name
     except WorkbenchError:
         return None
-    count = run.get("hardware_count") or 1
+    count = dep.get("count") or run.get("hardware_count") or 1
     rows = catalog.instances[(catalog.instances.gpu == gpu) & (catalog.instances.gpu_count == count)
                              & (catalog.instances.pricing == pricing)]
     return None if not len(rows) else catalog.instance(rows.sort_values("usd_per_hour").iloc[0].instance, pricing=pricing)

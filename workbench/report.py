@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import WorkbenchError
-from .schema import EVIDENCE_STATUSES
+from .schema import EVIDENCE_STATUSES, RunParams
 from .paths import REPO_DIR
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
@@ -111,44 +111,41 @@ def gpu_measurements(results):
         return pd.DataFrame(columns=GPU_COLUMNS + ["provenance"])
     sel = runs[(runs.weights == "random weights") & runs.kind.isin(["load", "gpu-offline"])
                & runs.status.isin(EVIDENCE_STATUSES)]
-    rows = []
-    for run in sel.sort_values(["model", "started_at"]).itertuples():
-        params = run.params if isinstance(run.params, dict) else {}
-        summary = run.summary if isinstance(run.summary, dict) else {}
-        host = run.host if isinstance(run.host, dict) else {}
-        driver = next((g.get("driver") for g in host.get("gpus") or [] if g.get("driver")), "?")
-        layers = params.get("layers")
-        full = params.get("full_layers")
-        for pt in _rebound(summary.get("points") or [], run, params):
-            rows.append({
-                **{k: pt.get(k) for k in GPU_COLUMNS if k in pt},
-                "arch": run.model, "stage": "offline ceiling" if run.kind == "gpu-offline" else "served",
-                "layers": f"{layers} of {full}" if layers and full else "",
-                "gpu": run.hardware, "engine": f"{run.engine} {run.engine_version or ''}".strip(),
-                "run_id": run.run_id,
-                "concurrency": (params.get("offline_prompts") if run.kind == "gpu-offline" else pt.get("concurrency")),
-                "provenance": (f"measured (run {run.run_id}: random weights, {run.engine} {run.engine_version} "
-                               f"continuous batching, {run.dtype}, {run.hardware}, driver {driver}); bound "
-                               f"projected ({summary.get('bound_label', 'roofline')})"),
-            })
-    df = pd.DataFrame(rows)
-    return df.reindex(columns=GPU_COLUMNS + ["provenance"])
+    rows = [row for run in sel.sort_values(["model", "started_at"]).itertuples() for row in _gpu_rows(run)]
+    return pd.DataFrame(rows).reindex(columns=GPU_COLUMNS + ["provenance"])
 
 
-def _rebound(points: list[dict], run, params: dict) -> list[dict]:
+def _gpu_rows(run) -> list[dict]:
+    """The rows of one stored GPU run: each point with its bound recomputed and its provenance."""
+    params = RunParams.of(run.params)
+    summary = run.summary if isinstance(run.summary, dict) else {}
+    host = run.host if isinstance(run.host, dict) else {}
+    driver = next((g.get("driver") for g in host.get("gpus") or [] if g.get("driver")), "?")
+    provenance = (f"measured (run {run.run_id}: random weights, {run.engine} {run.engine_version} "
+                  f"continuous batching, {run.dtype}, {run.hardware}, driver {driver}); bound "
+                  f"projected ({summary.get('bound_label', 'roofline')})")
+    offline = run.kind == "gpu-offline"
+    return [{**{k: pt.get(k) for k in GPU_COLUMNS if k in pt},
+             "arch": run.model, "stage": "offline ceiling" if offline else "served",
+             "layers": f"{params.layers} of {params.full_layers}" if params.layers and params.full_layers else "",
+             "gpu": run.hardware, "engine": f"{run.engine} {run.engine_version or ''}".strip(), "run_id": run.run_id,
+             "concurrency": params.offline_prompts if offline else pt.get("concurrency"), "provenance": provenance}
+            for pt in _rebound(summary.get("points") or [], run, params)]
+
+
+def _rebound(points: list[dict], run, params: RunParams) -> list[dict]:
     """The points with their roofline bound and % of it computed now (``workbench.gpubound.with_roofline``
     on the run's model config and GPU), so a stored bound from an older roofline never shows."""
     import pandas as pd
 
     from . import gpubound
 
-    cfg = params.get("model_config")
     host = run.host if isinstance(run.host, dict) else {}
     hw = gpubound.projection_hardware(host) if host.get("gpus") else None
-    if not points or not cfg or hw is None:
+    if not points or not params.model_config or hw is None:
         return points
-    df = gpubound.with_roofline(pd.DataFrame(points), cfg, hw, run.dtype or "bfloat16",
-                           offline_concurrency=params.get("offline_prompts"))
+    df = gpubound.with_roofline(pd.DataFrame(points), params.model_config, hw, run.dtype or "bfloat16",
+                                offline_concurrency=params.offline_prompts)
     return df.to_dict("records")
 
 

@@ -11,11 +11,13 @@ frame the store returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from .errors import WorkbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Written into every run.json (``schema_version``). 2: runs record the ``deployment`` they were
+measured on. Runs without the field were written under version 1."""
 
 PROVENANCE = ("measured", "projected", "published", "assumed")
 """Every number the workbench shows carries one of these labels."""
@@ -59,6 +61,8 @@ def _cols(*cols: Column) -> dict[str, Column]:
 
 RUNS = _cols(
     Column("run_id", "str", "", "Unique id of the run; also the run directory's name."),
+    Column("schema_version", "int", "", "Version of this schema the run was written under (SCHEMA_VERSION).",
+           required=False),
     Column("kind", "str", "", "What the run did: 'load', 'quality', 'smoke', 'gpu-load', ..."),
     Column("status", "str", "", "'running', 'completed', 'degraded', 'interrupted' or 'failed' "
            "(schema.RUN_STATUSES)."),
@@ -71,6 +75,9 @@ RUNS = _cols(
     Column("dtype", "str", "", "Weight dtype / quantization as served (e.g. float32, Q4_1, bf16).", required=False),
     Column("hardware", "str", "", "Accelerator or CPU model the engine ran on."),
     Column("hardware_count", "int", "", "Number of accelerators (or CPU cores used by the engine).", required=False),
+    Column("deployment", "dict", "", "What it ran on, as its target declared it: kind, instance, accelerator, "
+           "count, dtype, quantization, engine, provider, price_entry (targets.Deployment). The decision "
+           "prices a measured run from this and the catalog.", required=False),
     Column("workload", "str", "", "Workload name, when the run used one.", required=False),
     Column("started_at", "datetime", "UTC", "Wall-clock start of the run."),
     Column("ended_at", "datetime", "UTC", "Wall-clock end of the run.", required=False),
@@ -129,6 +136,43 @@ ITEMS = _cols(
     Column("latency_ms", "float", "ms", "Request latency.", required=False),
     Column("error", "str", "", "Error text, empty when the request succeeded.", required=False),
 )
+
+@dataclass(frozen=True)
+class RunParams:
+    """The run parameters (``params`` in run.json) that later stages read, typed. A run's
+    ``params`` holds more (for people); these are the contract between measure and the rest."""
+
+    input_tokens: int | None = None
+    """Synthetic prompt length asked for (load runs without a workload)."""
+    seed: int | None = None
+    content: str | None = None
+    """What the prompts were: "synthetic" or "workload <name>"."""
+    slo: dict | None = None
+    max_error_rate: float | None = None
+    layers: int | None = None
+    """GPU runs: the layers built, when fewer than the architecture's (to fit the GPU)."""
+    full_layers: int | None = None
+    model_config: dict | None = None
+    """GPU runs: the HF config of the random-weight model (the roofline bound is computed from it)."""
+    offline_prompts: int | None = None
+    """GPU offline-ceiling runs: prompts generated in one batch."""
+
+    @classmethod
+    def of(cls, params) -> RunParams:
+        """From a run's ``params`` dict (missing keys: None; other keys ignored)."""
+        p = params if isinstance(params, dict) else {}
+        return cls(**{f.name: p.get(f.name) for f in fields(cls)})
+
+    @property
+    def partial_model(self) -> bool:
+        """True when the run measured fewer layers than the architecture has."""
+        return bool(self.layers and self.full_layers and self.layers < self.full_layers)
+
+    @property
+    def prompts_key(self) -> str:
+        """Names the prompts a load run sent (same key: same synthetic prompts)."""
+        return "|".join(str(v) for v in (self.input_tokens, self.seed, self.content))
+
 
 TABLES: dict[str, dict[str, Column]] = {
     "runs": RUNS,

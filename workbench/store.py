@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from . import __version__
 from .errors import WorkbenchError
 from .paths import REPO_DIR, default_results_dir
-from .schema import TABLES, check_frame
+from .schema import SCHEMA_VERSION, TABLES, check_frame
 
 ROW_TABLES = ("requests", "samples", "items")
 _SECRET_RE = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{20,}|Bearer\s+\S{12,})")
@@ -89,6 +89,10 @@ def new_run_id(kind: str, target: str) -> str:
 class RunWriter:
     """Writes one run. Use as a context manager; rows are flushed as they are appended.
 
+    ``run.json`` carries ``schema_version`` and, when given, the ``deployment`` the run was
+    measured on (a dict of :class:`workbench.targets.Deployment`'s fields), so that later
+    stages price it from the run and the catalog alone.
+
     >>> with RunWriter(kind="load", target="local-vllm", engine="vllm", model="m",
     ...                hardware="cpu", params={"concurrency": [1, 2]}) as run:  # doctest: +SKIP
     ...     run.append("requests", {...})
@@ -105,6 +109,7 @@ class RunWriter:
         params: dict | None = None,
         root: str | Path | None = None,
         host: dict | None = None,
+        deployment: dict | None = None,
         **meta: Any,
     ):
         from .hardware import host_facts
@@ -116,6 +121,7 @@ class RunWriter:
         host = host if host is not None else host_facts()
         self.meta: dict[str, Any] = {
             "run_id": self.run_id,
+            "schema_version": SCHEMA_VERSION,
             "kind": kind,
             "status": "running",
             "provenance": "measured",
@@ -130,6 +136,7 @@ class RunWriter:
             "host": host,
             "params": params or {},
             "summary": None,
+            "deployment": deployment,
         }
         self.meta.update(meta)
         assert_no_secrets(self.meta, "run metadata")

@@ -159,7 +159,9 @@ def offline_run(model, name: str, config: dict, facts: dict, ctx: dict, args) ->
     with RunWriter(kind="gpu-offline", target=f"transformers-offline-{name}", engine=gpu.ENGINE, model=name,
                    params={**ctx["params"], "offline_prompts": n}, root=ctx["root"],
                    engine_version=ctx["tf_version"], weights=gpu.WEIGHTS, dtype=args.dtype, hardware_count=1,
-                   workload=shape["workload"]) as run:
+                   workload=shape["workload"],
+                   deployment={"kind": "self-hosted", "accelerator": ctx["accelerator"], "count": 1,
+                               "dtype": args.dtype, "engine": gpu.ENGINE}) as run:
         tele = Telemetry(run, pid=os.getpid(), interval_s=0.25).start()
         if args.device.startswith("cuda"):
             import torch
