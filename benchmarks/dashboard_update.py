@@ -35,11 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench import cost, dashboard, whatif
-from workbench.catalog import load_catalog
-from workbench.options import QualityEstimate
+from workbench.cost import cost
+from workbench.decide.options import QualityEstimate
+from workbench.inputs.catalog import load_catalog
+from workbench.inputs.workloads import Workload
 from workbench.paths import REPO_DIR
-from workbench.workloads import Workload
+from workbench.present import dashboard, whatif
 
 INSTANCES = ("g5.xlarge", "g6.xlarge", "g6e.xlarge", "p4d.24xlarge", "p4de.24xlarge",
              "p5.48xlarge", "c7i.xlarge", "m7i.xlarge", "gpu_1x_a100", "1x_L4_SECURE")

@@ -4,7 +4,7 @@ core) far faster than any engine, with the harness and with a minimal plain-aioh
 Two measurements, both at ``--concurrency`` streams (default 256):
 
 1. Throughput: the fake server writes ``--chunks`` pre-rendered chunks per response as fast as
-   it can. ``harness_chunks_per_s`` = content chunks the full harness (``workbench.harness.measure``:
+   it can. ``harness_chunks_per_s`` = content chunks the full harness (``workbench.measure.harness.measure``:
    scheduling, the streaming client, rows written to a run) received per second of its measured
    window, in one process pinned to one core. ``baseline_chunks_per_s`` = the same from the
    leanest plain aiohttp client: one ``perf_counter()`` per read and ``bytes.count(b"data:")``,
@@ -44,15 +44,15 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from workbench.client import Client, Request
-from workbench.engines import free_port
+from workbench.serving.client import Client, Request
+from workbench.serving.engines import free_port
 
 BODY = {"messages": [{"role": "user", "content": "go"}]}
 CHUNKS = 256  # content chunks per response in the throughput phase (--chunks)
 
 
 def start_server(port: int, cpu: int | None, **knobs) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "workbench.fakeserver", "--port", str(port)]
+    argv = [sys.executable, "-m", "workbench.serving.fakeserver", "--port", str(port)]
     for k, v in knobs.items():
         argv += [f"--{k.replace('_', '-')}", str(v)]
     pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
@@ -84,9 +84,9 @@ def _rates(chunks: int, wall_s: float, cpu_s: float) -> dict:
 async def _harness(base_url: str, concurrency: int, requests: int) -> dict:
     """The harness's measuring loop — closed-loop gate, streaming client, a REQUESTS row per
     request appended to a real run on disk — timed around one load point."""
-    from workbench.harness import Sweep
-    from workbench.loadgen import LoadPoint
-    from workbench.store import RunWriter
+    from workbench.measure.harness import Sweep
+    from workbench.measure.loadgen import LoadPoint
+    from workbench.results.store import RunWriter
 
     with tempfile.TemporaryDirectory() as root:
         with RunWriter(kind="benchmark", target="fake", engine="external", model="fake", root=root,
@@ -156,9 +156,9 @@ async def _plain(base_url: str, concurrency: int, requests: int) -> dict:
 
 
 def run_loop(coro):
-    """The harness's own way of running: ``workbench.runloop.run_sync`` on its event loop (on
+    """The harness's own way of running: ``workbench.serving.runloop.run_sync`` on its event loop (on
     Linux asyncio's selector loop with kernel receive timestamps, see workbench/stamping.py)."""
-    from workbench.runloop import run_sync
+    from workbench.serving.runloop import run_sync
 
     return run_sync(coro)
 
@@ -166,7 +166,7 @@ def run_loop(coro):
 def run_plain_loop(coro):
     """The baselines' loop: the fastest there is for a plain aiohttp client, uvloop when
     installed (asyncio's default otherwise), with the same frozen-heap GC setting as the harness."""
-    from workbench.runloop import gc_frozen
+    from workbench.serving.runloop import gc_frozen
 
     try:
         import uvloop

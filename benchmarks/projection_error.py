@@ -7,7 +7,7 @@ report every point's leave-one-out error.
 Data: load runs in the results store (``workbench measure --target local-vllm --profile
 concurrency=1,2,4,8`` writes them). With ``--measure`` (or when the store has no local load
 run), a minimal sweep drives the engines started with ``workbench engine start`` through
-``workbench.client.run_requests`` and records runs in the same REQUESTS schema: two prompt
+``workbench.serving.client.run_requests`` and records runs in the same REQUESTS schema: two prompt
 lengths × concurrency 1,2,4,8, 64 output tokens (forced on vLLM; llama.cpp stops where the
 model does, its counts come from the stream). It never starts an engine.
 
@@ -38,10 +38,10 @@ def _prompt(words: int, rng: random.Random) -> str:
 def measure_local(target_name: str, *, concurrencies=(1, 2, 4, 8), prompt_words=(20, 300),
                   output_tokens: int = 64, seed: int = 0) -> str | None:
     """A minimal load sweep of a running local engine into the results store; its run_id."""
-    from workbench import engines
-    from workbench.client import Request, run_requests
-    from workbench.store import RunWriter
-    from workbench.targets import get_target
+    from workbench.inputs.targets import get_target
+    from workbench.results.store import RunWriter
+    from workbench.serving import engines
+    from workbench.serving.client import Request, run_requests
 
     state = engines.detached_engine(target_name)
     if not state or not state.get("ready"):
@@ -84,7 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--results", nargs="*", default=None, help="result roots (default: the store's)")
     args = ap.parse_args(argv)
 
-    from workbench import calibrate, store
+    from workbench.project import calibrate
+    from workbench.results import store
 
     results = store.load(args.results)
     points = calibrate.load_points(results)

@@ -18,7 +18,7 @@ def pytest_configure(config):
 
 
 def _engine(name: str):
-    from workbench import engines
+    from workbench.serving import engines
 
     with engines.serving(name) as e:
         yield e

@@ -12,10 +12,10 @@ import sys
 
 # command -> (module, one-line help). The module is imported only when its command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "measure": ("workbench.harness", "load sweep against a target: latency, throughput, telemetry"),
-    "evaluate": ("workbench.evaluate", "quality of a target on a workload, with confidence intervals"),
-    "report": ("workbench.report", "execute the decision notebook into reports/ (HTML + notebook)"),
-    "dashboard": ("workbench.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
+    "measure": ("workbench.measure.harness", "load sweep against a target: latency, throughput, telemetry"),
+    "evaluate": ("workbench.measure.evaluate", "quality of a target on a workload, with confidence intervals"),
+    "report": ("workbench.present.report", "execute the decision notebook into reports/ (HTML + notebook)"),
+    "dashboard": ("workbench.present.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),
 }
 
@@ -40,7 +40,7 @@ def _add_engine(sub) -> None:
 
 
 def _run_engine(args) -> int:
-    from . import engines
+    from .serving import engines
 
     if args.action == "start":
         running = engines.detached_engine(args.target)
@@ -72,7 +72,7 @@ def _run_engine(args) -> int:
 
 def _check_engines(names: list[str]) -> int:
     """One line per engine: what answered, or why it did not. Exit 1 when any did not."""
-    from . import engines
+    from .serving import engines
 
     bad = 0
     for name in names:
@@ -94,12 +94,12 @@ def _add_model(sub) -> None:
 
 
 def _run_model(args) -> int:
-    from . import model
+    from .serving import smollm
 
     if args.action == "prepare":
-        print(f"HF folder for vLLM: {model.prepare_hf(force=args.force)}")
+        print(f"HF folder for vLLM: {smollm.prepare_hf(force=args.force)}")
     else:
-        print(f"gguf: {model.smollm2_gguf()}\nhf:   {model.hf_dir()}")
+        print(f"gguf: {smollm.smollm2_gguf()}\nhf:   {smollm.hf_dir()}")
     return 0
 
 
@@ -108,7 +108,7 @@ def _add_targets(sub) -> None:
 
 
 def _run_targets(args) -> int:
-    from .targets import load_targets
+    from .inputs.targets import load_targets
 
     for t in load_targets().values():
         where = t.base_url or f"managed {t.engine}"

@@ -9,9 +9,9 @@ with as many layers as fit when the GPU is too small):
 2. offline ceiling: ``generate_batch`` (continuous batching) over N workload-shaped prompts,
    NVML telemetry beside → a ``gpu-offline`` run;
 3. save it with a synthetic tokenizer, start ``transformers serve --continuous-batching`` on
-   loopback and measure it with our harness (``workbench.harness.measure``): a concurrency
+   loopback and measure it with our harness (``workbench.measure.harness.measure``): a concurrency
    sweep with workload-shaped prompts, NVML telemetry on the run clock → a ``load`` run;
-4. add the roofline bound (``workbench.project`` at 100% bandwidth and compute) and the % of
+4. add the roofline bound (``workbench.project.roofline`` at 100% bandwidth and compute) and the % of
    it reached to every point; label every run engine "transformers", weights "random weights".
 
 Time-boxed: ``--budget-s`` stops before an architecture that would not fit; running the same
@@ -36,7 +36,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from workbench import gpu, gpubound, store
+from workbench.measure import gpu_bench
+from workbench.project import gpu_bound
+from workbench.results import store
 
 DEFAULT_PROFILE = "concurrency=1,2,4,8,16,32,64"
 DEFAULT_WORKLOAD = "incident-summarization"
@@ -44,7 +46,7 @@ DEFAULT_WORKLOAD = "incident-summarization"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--archs", default=",".join(gpu.DEFAULT_ARCHS),
+    p.add_argument("--archs", default=",".join(gpu_bench.DEFAULT_ARCHS),
                    help="comma-separated catalog model names, or tiny-llama (CPU test shape)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--dtype", default=None, help="bfloat16 (GPU default) or float32 (CPU default)")
@@ -119,7 +121,7 @@ def ensure_serving_deps(wheels_dir: Path, site_dir: Path) -> tuple[str | None, s
     if is_serve_available():
         return None, "serving dependencies already installed"
     if not any(Path(wheels_dir).glob("*.whl")):
-        raise gpu.GpuBenchError(f"transformers serve needs fastapi/uvicorn/pydantic/openai and {wheels_dir} "
+        raise gpu_bench.GpuBenchError(f"transformers serve needs fastapi/uvicorn/pydantic/openai and {wheels_dir} "
                                 "has no wheels: run benchmarks/gpu/fetch_wheels.sh and carry that folder")
     unpacked = unpack_wheels(Path(wheels_dir), site_dir)
     return str(site_dir), f"unpacked {len(unpacked)} carried wheels into {site_dir}: {', '.join(unpacked)}"
@@ -131,10 +133,12 @@ def token_shape(args) -> dict:
     shape = {"workload": None, "input_tokens": args.input_tokens, "output_tokens": args.output_tokens,
              "slo": None, "shape_source": "command line"}
     if args.workload and (args.input_tokens is None or args.output_tokens is None):
-        from workbench.workloads import load_workload
+        from workbench.decide.options import token_profile
+        from workbench.inputs.workloads import load_workload
+        from workbench.results.store import load
 
         wl = load_workload(args.workload)
-        prof = wl.token_profile()
+        prof = token_profile(wl, load())
         shape.update(workload=wl.name, slo=dict(wl.slo) if wl.slo else None,
                      shape_source=f"workload {wl.name} token profile ({prof['provenance']}: {prof['source']})")
         if shape["input_tokens"] is None:
@@ -142,7 +146,7 @@ def token_shape(args) -> dict:
         if shape["output_tokens"] is None:
             shape["output_tokens"] = max(2, round(prof["output_tokens_mean"]))
     if shape["input_tokens"] is None or shape["output_tokens"] is None:
-        raise gpu.GpuBenchError("give --workload or both --input-tokens and --output-tokens")
+        raise gpu_bench.GpuBenchError("give --workload or both --input-tokens and --output-tokens")
     return shape
 
 
@@ -150,25 +154,25 @@ def offline_run(model, name: str, config: dict, facts: dict, ctx: dict, args) ->
     """The gpu-offline run: generate_batch over all prompts at once, telemetry beside."""
     import pandas as pd
 
-    from workbench.metrics import summarize
-    from workbench.store import RunWriter
-    from workbench.telemetry import Telemetry, window_stats
+    from workbench.measure.metrics import summarize
+    from workbench.measure.telemetry import Telemetry, window_stats
+    from workbench.results.store import RunWriter
 
     shape, hw = ctx["shape"], ctx["hardware"]
     n = args.offline_prompts
-    with RunWriter(kind="gpu-offline", target=f"transformers-offline-{name}", engine=gpu.ENGINE, model=name,
+    with RunWriter(kind="gpu-offline", target=f"transformers-offline-{name}", engine=gpu_bench.ENGINE, model=name,
                    params={**ctx["params"], "offline_prompts": n}, root=ctx["root"],
-                   engine_version=ctx["tf_version"], weights=gpu.WEIGHTS, dtype=args.dtype, hardware_count=1,
+                   engine_version=ctx["tf_version"], weights=gpu_bench.WEIGHTS, dtype=args.dtype, hardware_count=1,
                    workload=shape["workload"],
                    deployment={"kind": "self-hosted", "accelerator": ctx["accelerator"], "count": 1,
-                               "dtype": args.dtype, "engine": gpu.ENGINE}) as run:
+                               "dtype": args.dtype, "engine": gpu_bench.ENGINE}) as run:
         tele = Telemetry(run, pid=os.getpid(), interval_s=0.25).start()
         if args.device.startswith("cuda"):
             import torch
 
             torch.cuda.reset_peak_memory_stats()
         try:
-            rows = gpu.offline_ceiling(model, run, n_prompts=n, input_tokens=shape["input_tokens"],
+            rows = gpu_bench.offline_ceiling(model, run, n_prompts=n, input_tokens=shape["input_tokens"],
                                        output_tokens=shape["output_tokens"], seed=args.seed,
                                        cb_kwargs=ctx["cb_kwargs"])
         finally:
@@ -181,36 +185,36 @@ def offline_run(model, name: str, config: dict, facts: dict, ctx: dict, args) ->
             summary[k] = v
         if "energy_j_delta" in w:
             summary["energy_j_per_token"] = w["energy_j_delta"] / summary["total_output_tokens"]
-        summary = gpubound.with_roofline(summary, config, hw, args.dtype, offline_concurrency=n)
+        summary = gpu_bound.with_roofline(summary, config, hw, args.dtype, offline_concurrency=n)
         point = summary.to_dict("records")[0]
         run.finish("completed", summary={"points": [point], "notes": tele.notes, "model_facts": facts,
-                                         "peak_mem_gib_run": gpu.peak_mem_gib(args.device),
-                                         "bound_label": gpubound.BOUND_LABEL})
+                                         "peak_mem_gib_run": gpu_bench.peak_mem_gib(args.device),
+                                         "bound_label": gpu_bound.BOUND_LABEL})
     return {"arch": name, "stage": "offline", "run_id": run.run_id, **_headline(point)}
 
 
 def serve_run(checkpoint: Path, name: str, config: dict, ctx: dict, args) -> list[dict]:
     """Start transformers serve on the checkpoint, sweep it with the harness, label the run."""
-    from workbench.harness import measure
+    from workbench.measure.harness import measure
 
     shape = ctx["shape"]
     cb_args = {k: v for k, v in {"num-blocks": args.cb_num_blocks, "max-batch-tokens": args.cb_max_batch_tokens,
                                  "max-memory-percent": args.cb_max_memory_percent}.items() if v is not None}
-    with gpu.serve(checkpoint, name=name, device=args.device, dtype=args.dtype, work_dir=ctx["work"],
+    with gpu_bench.serve(checkpoint, name=name, device=args.device, dtype=args.dtype, work_dir=ctx["work"],
                    cb_args=cb_args, extra_pythonpath=ctx["pythonpath"], accelerator=ctx["accelerator"]) as engine:
         print(f"[{name}] transformers serve ready in {engine.start_s:.1f} s at {engine.base_url}", flush=True)
         res = measure(engine, profile=args.profile, requests_per_point=args.requests_per_point,
                       duration_s=args.duration_s or None, warmup=args.warmup,
                       output_tokens=shape["output_tokens"],
-                      input_tokens=gpu.harness_input_tokens(shape["input_tokens"]),
+                      input_tokens=gpu_bench.harness_input_tokens(shape["input_tokens"]),
                       seed=args.seed, results_root=ctx["root"], progress=False, slo=shape["slo"])
-    summary = gpubound.with_roofline(res.summary, config, ctx["hardware"], args.dtype)
+    summary = gpu_bound.with_roofline(res.summary, config, ctx["hardware"], args.dtype)
     points = summary.to_dict("records")
-    notes = list(res.notes) + [gpu.length_note(res.run_dir, shape["output_tokens"])]
-    store.amend_run(res.run_dir, model=name, weights=gpu.WEIGHTS, workload=shape["workload"],
+    notes = list(res.notes) + [gpu_bench.length_note(res.run_dir, shape["output_tokens"])]
+    store.amend_run(res.run_dir, model=name, weights=gpu_bench.WEIGHTS, workload=shape["workload"],
                      params={**ctx["params"], "server": "transformers serve --continuous-batching",
                              "server_start_s": engine.start_s, "served_checkpoint": "local random-weight copy"},
-                     summary={"points": points, "notes": notes, "bound_label": gpubound.BOUND_LABEL})
+                     summary={"points": points, "notes": notes, "bound_label": gpu_bound.BOUND_LABEL})
     return [{"arch": name, "stage": "serve", "run_id": res.run_id, **_headline(p)} for p in points]
 
 
@@ -224,18 +228,18 @@ def measure_arch(name: str, args, ctx: dict) -> list[dict]:
     """Build, offline-measure, serve-measure one architecture; returns headline rows."""
     import torch
 
-    spec = gpu.arch_spec(name)
+    spec = gpu_bench.arch_spec(name)
     layers = args.layers
     if layers is None and ctx["gpu_mem_gib"]:
         # weights ≤ 60% of GPU memory (room for the KV cache), and ≤ 80% of free disk (the server loads a copy)
         limit_gib = 0.6 * ctx["gpu_mem_gib"]
         if not args.skip_serve:
-            limit_gib = min(limit_gib, 0.8 * shutil.disk_usage(ctx["work"]).free / gpu.GIB)
-        layers = gpu.fit_layers(spec, limit_gib, budget_frac=1.0)
+            limit_gib = min(limit_gib, 0.8 * shutil.disk_usage(ctx["work"]).free / gpu_bench.GIB)
+        layers = gpu_bench.fit_layers(spec, limit_gib, budget_frac=1.0)
     layers = min(int(layers or spec["layers"]), int(spec["layers"]))
-    config = gpu.hf_config(spec, layers=layers)
+    config = gpu_bench.hf_config(spec, layers=layers)
     cfg = config.to_dict()
-    model, facts = gpu.build_random_model(config, device=args.device, dtype=args.dtype, seed=args.seed)
+    model, facts = gpu_bench.build_random_model(config, device=args.device, dtype=args.dtype, seed=args.seed)
     facts["layers_of"] = f"{layers} of {spec['layers']}"
     print(f"[{name}] built {facts['params'] / 1e9:.2f} B params, {facts['weight_gib']:.2f} GiB in "
           f"{facts['build_s']:.1f} s ({facts['layers_of']} layers)", flush=True)
@@ -253,7 +257,7 @@ def measure_arch(name: str, args, ctx: dict) -> list[dict]:
         if not args.skip_offline:
             out.append(offline_run(model, name, cfg, facts, ctx, args))
         if not args.skip_serve:
-            gpu.save_checkpoint(model, ckpt)
+            gpu_bench.save_checkpoint(model, ckpt)
     finally:
         del model
         gc.collect()
@@ -282,7 +286,7 @@ def already_measured(root: Path) -> set[str]:
         except (OSError, ValueError):
             continue
         arch = (meta.get("params") or {}).get("arch")
-        if arch and meta.get("status") == "completed" and meta.get("weights") == gpu.WEIGHTS:
+        if arch and meta.get("status") == "completed" and meta.get("weights") == gpu_bench.WEIGHTS:
             done.setdefault(arch, set()).add(meta.get("kind"))
     return {a for a, kinds in done.items() if {"gpu-offline", "load"} <= kinds}
 
@@ -307,12 +311,12 @@ def setup(args) -> dict:
     shape = token_shape(args)
     cb_kwargs = {k: v for k, v in {"num_blocks": args.cb_num_blocks, "max_batch_tokens": args.cb_max_batch_tokens,
                                    "max_memory_percent": args.cb_max_memory_percent}.items() if v is not None}
-    accelerator = gpubound.catalog_gpu_name(gpus[0]["name"]) if gpus else None
+    accelerator = gpu_bound.catalog_gpu_name(gpus[0]["name"]) if gpus else None
     return {
         "root": root, "work": work, "pythonpath": pythonpath, "shape": shape, "cb_kwargs": cb_kwargs,
         "tf_version": transformers.__version__, "accelerator": accelerator,
         "gpu_mem_gib": gpus[0]["mem_gib"] if gpus and args.device.startswith("cuda") else None,
-        "hardware": gpubound.projection_hardware(host, cpu_cores=torch.get_num_threads()),
+        "hardware": gpu_bound.projection_hardware(host, cpu_cores=torch.get_num_threads()),
         "base_params": {"device": args.device, "torch_version": torch.__version__, "serving_deps": deps_note,
                         "input_tokens": shape["input_tokens"], "output_tokens": shape["output_tokens"],
                         "shape_source": shape["shape_source"], "cb_config": cb_kwargs,

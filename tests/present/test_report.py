@@ -1,0 +1,103 @@
+"""`workbench report`: the decide notebook executed by papermill into an executed notebook and a
+standalone HTML that renders offline (checked in headless Chromium with networking off)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.present import report
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_parse_params_yaml_values():
+    assert report.parse_params(["route_fraction=0.3", "workloads=[a, b]", "results_paths=null",
+                                "include_projected=false", "pricing=spot"]) == {
+        "route_fraction": 0.3, "workloads": ["a", "b"], "results_paths": None,
+        "include_projected": False, "pricing": "spot"}
+    with pytest.raises(report.ReportError, match="key=value"):
+        report.parse_params(["oops"])
+
+
+def test_missing_notebook_is_named(tmp_path):
+    with pytest.raises(report.ReportError, match="nope.ipynb: no such notebook"):
+        report.execute("nope", out_dir=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One small report through the real CLI (a kernel, the stored results, the catalog)."""
+    out = tmp_path_factory.mktemp("reports")
+    cmd = [str(Path(sys.executable).parent / "workbench"), "report", "--out", str(out),
+           "--param", "workloads=[ticket-classification, policy-retrieval]",
+           "--param", "apis=[gpt-4o-mini, gpt-4o, text-embedding-3-small]", "--param", "route_fraction=0.3"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert p.returncode == 0, p.stderr[-3000:]
+    html = Path(re.search(r"^report \([\d.]+ s\): (.+\.html)$", p.stdout, re.M).group(1))
+    nb = Path(re.search(r"^executed notebook: (.+\.ipynb)$", p.stdout, re.M).group(1))
+    return html, nb
+
+
+@pytest.mark.slow
+def test_report_outputs(built):
+    import nbformat
+
+    html, nb = built
+    assert html.is_file() and nb.is_file() and html.parent == nb.parent
+    doc = nbformat.read(nb, as_version=4)
+    assert doc.metadata.papermill.parameters["route_fraction"] == 0.3
+    assert doc.metadata.papermill.exception in (None, False)
+    text = html.read_text(encoding="utf-8")
+    # 1 portfolio + 2 per workload, each carried as HTML (not just the MIME bundle nbconvert drops)
+    assert text.count("Plotly.newPlot(") >= 5
+    assert "pipeline.decide_workloads(" not in text  # code cells hidden
+    assert "<script src=\"https://cdn.plot.ly" not in text  # plotly.js inlined, no CDN
+    for label in ("measured", "published", "projected"):
+        assert label in text
+    assert "ticket-classification" in text and "policy-retrieval" in text
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_report_renders_offline_in_chromium(built):
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (make browser installs it)")
+    from playwright.sync_api import sync_playwright
+
+    html, _ = built
+    blocked: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=OFFLINE_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+            def route(r):
+                if r.request.url.startswith("file://"):
+                    return r.continue_()
+                blocked.append(r.request.url)
+                return r.abort()
+
+            page.route("**/*", route)
+            page.goto(html.as_uri(), wait_until="load", timeout=60_000)
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+            n_plots = page.locator(".js-plotly-plot").count()
+            n_lines = page.locator(".js-plotly-plot .scatterlayer .trace").count()
+            n_bars = page.locator(".js-plotly-plot .barlayer .trace").count()
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert n_plots >= 5, n_plots
+    assert n_lines >= 5 and n_bars == 3
+    assert all(not u.startswith("file://") for u in blocked)  # nothing but CDN extras was asked for
+    assert not any("plot.ly" in u for u in blocked), blocked
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000

@@ -1,0 +1,371 @@
+"""Decide: for each workload, the cheapest option that meets its quality floor, latency SLO and
+privacy rule — and the volumes at which that answer flips.
+
+Pipeline (DESIGN.md "decide"): options (:func:`workbench.decide.options.build_options`, pricing from
+:mod:`workbench.cost.cost`) → quality per option (:func:`workbench.decide.options.quality_estimates`:
+measured items, else a published proxy from the catalog, else assumed — always labelled) →
+:func:`decide` (gates, cost at the expected volume, runner-up, savings, win ranges over volume,
+an optional routed mix) → :func:`portfolio` over all workloads.
+
+The gates, per option (columns of :attr:`Decision.table`):
+
+- quality: point estimate of the workload's primary metric ≥ its floor (the lower bound of
+  the confidence interval is shown beside it, and named in ``reason`` when it falls below);
+- latency: a self-hosted option's capacity is *capacity at SLO*, so replicas sized for the
+  peak load meet the SLO by construction when that capacity is > 0; an API's latency is
+  assumed to meet the SLO unless a measurement says otherwise (``latency=`` argument);
+- privacy: a workload with privacy ``internal-only`` excludes external APIs.
+
+Routed mix (RouteLLM-style, research/cost.md §8): a fraction ``f`` of requests to an API, the
+rest self-hosted: cost/request = f·C_api + (1−f)·C_self, quality = f·q_api + (1−f)·q_self.
+Units: requests_per_month, usd_per_month, usd_per_request; quality in the metric's own scale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cost import breakeven, cost
+from ..errors import WorkbenchError
+from .options import QualityEstimate
+
+
+class DecisionError(WorkbenchError, ValueError):
+    pass
+
+
+# ----------------------------------------------------------------------------- pure math
+def routed_mix(fraction_api: float, *, api_usd_per_request: float, self_usd_per_request: float,
+               api_quality: float | None = None, self_quality: float | None = None) -> dict:
+    """A fraction ``f`` of requests to an API and the rest self-hosted.
+
+    usd_per_request = f·C_api + (1−f)·C_self;  quality = f·q_api + (1−f)·q_self (None if
+    either quality is unknown)."""
+    f = float(fraction_api)
+    if not 0.0 <= f <= 1.0:
+        raise DecisionError(f"route_fraction={fraction_api!r}: must lie in [0, 1]")
+    quality = None
+    if api_quality is not None and self_quality is not None:
+        quality = f * api_quality + (1.0 - f) * self_quality
+    return {"fraction_api": f,
+            "usd_per_request": f * api_usd_per_request + (1.0 - f) * self_usd_per_request,
+            "quality": quality}
+
+
+def win_ranges(first: str | None, flips: Sequence[tuple[float, str, str]], lo: float, hi: float):
+    """Volume ranges in which each option is the cheapest, from the option cheapest at ``lo``
+    and the flips ``[(volume, from, to), ...]`` (ascending) up to ``hi``.
+
+    Returns a DataFrame (option, from_requests_per_month, to_requests_per_month)."""
+    import pandas as pd
+
+    cols = ["option", "from_requests_per_month", "to_requests_per_month"]
+    if first is None:
+        return pd.DataFrame(columns=cols)
+    rows, start, cur = [], float(lo), first
+    for volume, _, to in flips:
+        rows.append((cur, start, float(volume)))
+        start, cur = float(volume), to
+    rows.append((cur, start, float(hi)))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def gate(*, quality: QualityEstimate | None, floor: float | None, kind: str, privacy: str,
+         latency_ok: bool | None, latency_note: str = "") -> tuple[bool, str]:
+    """Apply the three gates; returns (feasible, reason). ``reason`` lists every failed gate
+    (or, when feasible, the caveats: assumed values, a CI lower bound under the floor)."""
+    fails, notes = [], []
+    if privacy == "internal-only" and kind == "api":
+        fails.append("privacy: internal-only workload may not go to an external API")
+    if latency_ok is False:
+        fails.append(f"latency: SLO not met at peak load{(' (' + latency_note + ')') if latency_note else ''}")
+    elif latency_note:
+        notes.append(latency_note)
+    if floor is not None:
+        if quality is None or quality.value is None:
+            fails.append("quality: no measurement, published proxy or assumption")
+        elif quality.value < floor:
+            fails.append(f"quality: {quality.metric or 'score'} {quality.value:.3g} < floor {floor:.3g}"
+                         f" [{quality.provenance}]")
+        else:
+            if quality.ci_low is not None and quality.ci_low < floor:
+                notes.append(f"CI lower bound {quality.ci_low:.3g} < floor {floor:.3g}")
+            if quality.provenance != "measured":  # the full label is in quality_provenance
+                notes.append("quality from a published proxy" if quality.provenance == "published"
+                             else f"quality {quality.provenance}")
+    return (not fails), "; ".join(fails) if fails else "; ".join(notes) or "ok"
+
+
+# ----------------------------------------------------------------------------- decision
+@dataclass
+class Decision:
+    """The answer for one workload. ``table``: one row per option (gates, cost at ``volume``,
+    quality with CI and provenance); ``curves``: monthly cost vs volume (tidy); ``win_ranges``
+    and ``flips`` among the feasible options. ``route``: the routed row's (API option,
+    self-hosted option, fraction to the API), None without one."""
+
+    workload: str
+    volume: float
+    floor: float | None
+    metric: str
+    table: Any
+    curves: Any
+    win_ranges: Any
+    flips: list
+    choice: str | None
+    runner_up: str | None
+    savings_usd_per_month: float | None
+    privacy: str = "any"
+    notes: list[str] = field(default_factory=list)
+    route: tuple[str, str, float] | None = None
+
+    def summary(self) -> str:
+        if self.choice is None:
+            return f"{self.workload}: no feasible option at {self.volume:,.0f} requests/month"
+        row = self.table.set_index("option").loc[self.choice]
+        s = (f"{self.workload}: {self.choice} at {self.volume:,.0f} requests/month, "
+             f"${row.usd_per_month:,.0f}/month")
+        if self.runner_up is not None:
+            s += f"; runner-up {self.runner_up} (saves ${self.savings_usd_per_month:,.0f}/month)"
+        if self.flips:
+            s += "; flips at " + ", ".join(f"{v:,.0f} → {b}" for v, _, b in self.flips)
+        return s
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self.summary()}</b></p>" + self.table.to_html(index=False, float_format=lambda x: f"{x:.4g}")
+
+
+def _opt(option, name: str, default=None):
+    return getattr(option, name, default)
+
+
+def default_volumes(volume: float, lo: float = 1e3, hi: float = 1e9, points: int = 241) -> list[float]:
+    """A log grid of monthly volumes (dense enough to show replica steps), with ``volume`` in it."""
+    import numpy as np
+
+    lo, hi = min(lo, volume / 10), max(hi, volume * 10)
+    grid = set(np.logspace(math.log10(lo), math.log10(hi), points).tolist())
+    grid.add(float(volume))
+    return sorted(grid)
+
+
+def _costs_at(curves, names: Sequence[str], volumes: Sequence[float], volume: float) -> dict:
+    """``{option: (usd_per_month, replicas or None, provenance)}`` at the grid volume nearest
+    ``volume``, read from the curves of ``names`` (option-major over ``volumes``, as
+    ``cost.monthly_cost_curves`` lays them out); a repeated name reads its first option."""
+    import numpy as np
+
+    n, at = len(volumes), int(np.abs(np.asarray(volumes, dtype=float) - volume).argmin())
+    usd = curves["usd_per_month"].to_numpy()
+    reps = curves["replicas"].to_numpy(dtype=float, na_value=np.nan)
+    prov = curves["provenance"].to_numpy()
+    out: dict = {}
+    for i, name in enumerate(names):
+        if name not in out:
+            r = reps[i * n + at]
+            out[name] = (float(usd[i * n + at]), None if np.isnan(r) else float(r), prov[i * n])
+    return out
+
+
+def _routed_curves(api_opt, self_opt, volumes, f: float, name: str):
+    """Monthly cost of the routed mix over ``volumes``: api(f·V) + self((1−f)·V)."""
+    api = cost.monthly_cost_curves([api_opt], [f * v for v in volumes]).reset_index(drop=True)
+    slf = cost.monthly_cost_curves([self_opt], [(1 - f) * v for v in volumes]).reset_index(drop=True)
+    out = slf.copy()
+    out["option"] = name
+    out["requests_per_month"] = list(volumes)
+    out["usd_per_month"] = api.usd_per_month.to_numpy() + slf.usd_per_month.to_numpy()
+    out["provenance"] = [f"{a} + {s}" if a != s else a for a, s in zip(api.provenance, slf.provenance)]
+    return out
+
+
+def decide(workload, options: Sequence, *, volume: float | None = None, volumes: Sequence[float] | None = None,
+           quality: Mapping[str, QualityEstimate] | None = None, route_fraction: float | None = None,
+           latency: Mapping[str, tuple[bool, str]] | None = None) -> Decision:
+    """Gate every option, price it at ``volume`` (default: the workload's daily volume × 730/24)
+    and over ``volumes``, choose the cheapest feasible one. ``quality``: option name →
+    QualityEstimate (see :func:`workbench.decide.options.quality_estimates`); ``latency``: option name → (ok, note) for
+    options whose latency was measured (default: capacity at SLO > 0 for self-hosted, assumed
+    ok for APIs)."""
+    import pandas as pd
+
+    if not options:
+        raise DecisionError(f"workload {workload.name!r}: no options to decide between")
+    quality = dict(quality or {})
+    latency = dict(latency or {})
+    metric = workload.primary_metric
+    floor = (workload.quality_floor or {}).get(metric)
+    volume = float(volume if volume is not None else cost.requests_per_month(workload.daily_volume))
+    volumes = sorted(set(map(float, volumes))) if volumes is not None else default_volumes(volume)
+    if volume not in volumes:
+        volumes = sorted({*volumes, volume})
+    curves = cost.monthly_cost_curves(list(options), volumes)
+    at_volume = _costs_at(curves, [o.name for o in options], volumes, volume)
+    rows = []
+    for o in options:
+        name, kind = o.name, o.kind
+        if name in latency:
+            lat_ok, lat_note = latency[name]
+        elif kind == "api":
+            lat_ok, lat_note = True, "latency assumed to meet the SLO (not measured here)"
+        else:
+            cap = _opt(o, "capacity_rps")
+            lat_ok = cap is not None and cap > 0
+            lat_note = "" if lat_ok else "no load point meets the SLO"
+        q = quality.get(name)
+        ok, reason = gate(quality=q, floor=floor, kind=kind, privacy=workload.privacy,
+                          latency_ok=lat_ok, latency_note=lat_note)
+        usd, reps, prov = at_volume[name]
+        rows.append(_row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, workload.privacy, prov))
+    route = None
+    if route_fraction:
+        routed = _routed_row(workload, options, rows, curves, volumes, volume, float(route_fraction), floor)
+        if routed is not None:
+            row, rcurve, route = routed
+            rows.append(row)
+            curves = pd.concat([curves, rcurve], ignore_index=True)
+    table = pd.DataFrame(rows).sort_values(["feasible", "usd_per_month"], ascending=[False, True],
+                                           ignore_index=True)
+    feas = table[table.feasible]
+    choice = feas.option.iloc[0] if len(feas) else None
+    runner = feas.option.iloc[1] if len(feas) > 1 else None
+    savings = float(feas.usd_per_month.iloc[1] - feas.usd_per_month.iloc[0]) if runner else None
+    flips, first = _flips(options, curves, list(feas.option), volumes)
+    ranges = win_ranges(first, flips, volumes[0], volumes[-1])
+    return Decision(workload=workload.name, volume=volume, floor=floor, metric=metric, table=table,
+                    curves=curves, win_ranges=ranges, flips=flips, choice=choice,
+                    runner_up=runner, savings_usd_per_month=savings, privacy=workload.privacy,
+                    route=route)
+
+
+def _flips(options, curves, feasible: list[str], volumes):
+    """Flips among the feasible options: exact (breakeven.flip_volumes_exact) when they are all plain
+    Options, else interpolated on the volume grid (breakeven.flip_volumes; the routed mix)."""
+    if not feasible:
+        return [], None
+    by_name = {o.name: o for o in options}
+    if all(n in by_name for n in feasible):
+        opts = [by_name[n] for n in feasible]
+        flips = [f for f in breakeven.flip_volumes_exact(opts, max_requests_per_month=volumes[-1])
+                 if volumes[0] < f[0] <= volumes[-1]]
+        first = min(opts, key=lambda o: float(o.usd_per_month(volumes[0]))).name
+        return flips, first
+    by_opt = _usd_by_option(curves, feasible)
+    first = min(by_opt, key=lambda n: by_opt[n][0])
+    return breakeven.flip_volumes(volumes, by_opt), first
+
+
+def _usd_by_option(curves, names: Sequence[str]) -> dict:
+    """``{option: usd_per_month in volume order}`` for ``names``: slices of the curves frame when
+    each option's rows are one block in volume order (how decide builds it), else filtered."""
+    import numpy as np
+
+    option = curves["option"].to_numpy()
+    volume, usd = curves["requests_per_month"].to_numpy(), curves["usd_per_month"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, option[1:] != option[:-1]]) if len(option) else []
+    ends = [*starts[1:], len(option)]
+    blocks = {option[a]: slice(a, b) for a, b in zip(starts, ends)}
+    if len(blocks) == len(starts) and all(np.all(np.diff(volume[blocks[n]]) > 0) for n in names):
+        return {n: usd[blocks[n]] for n in names}
+    return {n: curves[curves.option == n].sort_values("requests_per_month").usd_per_month.to_numpy()
+            for n in names}
+
+
+def _row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, privacy, prov) -> dict:
+    return {
+        "option": name, "kind": kind, "feasible": bool(ok), "reason": reason,
+        "usd_per_month": usd, "usd_per_request": usd / volume if volume else float("nan"),
+        "replicas": reps,
+        "quality": None if q is None else q.value,
+        "quality_ci_low": None if q is None else q.ci_low,
+        "quality_ci_high": None if q is None else q.ci_high,
+        "quality_provenance": "assumed (none)" if q is None else q.label,
+        "latency_ok": lat_ok,
+        "privacy_ok": not (privacy == "internal-only" and kind == "api"),
+        "provenance": prov,
+    }
+
+
+def route_pair(rows: Sequence[Mapping]) -> tuple[Mapping, Mapping] | None:
+    """The rows (option order) a routed mix combines: the cheapest feasible API and the
+    cheapest self-hosted option with latency ok and a quality; None if either is missing."""
+    apis = [r for r in rows if r["kind"] == "api" and r["feasible"]]
+    selfs = [r for r in rows if r["kind"] != "api" and r["latency_ok"] and r["quality"] is not None]
+    if not apis or not selfs:
+        return None
+    return min(apis, key=lambda r: r["usd_per_month"]), min(selfs, key=lambda r: r["usd_per_month"])
+
+
+def _routed_row(workload, options, rows, curves, volumes, volume, f, floor):
+    """The routed mix of the cheapest quality-feasible API and the cheapest latency-feasible
+    self-hosted option (none for internal-only workloads)."""
+    if workload.privacy == "internal-only":
+        return None
+    by_name = {o.name: o for o in options}
+    pair = route_pair(rows)
+    if pair is None:
+        return None
+    a, s = pair
+    name = f"routed {f:.0%} {a['option']} / {1 - f:.0%} {s['option']}"
+    rc = _routed_curves(by_name[a["option"]], by_name[s["option"]], volumes, f, name)
+    usd, reps, _ = _costs_at(rc, [name], volumes, volume)[name]
+    mix = routed_mix(f, api_usd_per_request=0.0, self_usd_per_request=0.0,
+                     api_quality=a["quality"], self_quality=s["quality"])
+    lows = [a["quality_ci_low"], s["quality_ci_low"]]
+    q = QualityEstimate(value=mix["quality"],
+                        ci_low=None if None in lows else f * lows[0] + (1 - f) * lows[1],
+                        provenance="measured" if "measured" in a["quality_provenance"] and
+                        "measured" in s["quality_provenance"] else "assumed",
+                        source=f"mix of {a['quality_provenance']} and {s['quality_provenance']}",
+                        metric=workload.primary_metric)
+    ok, reason = gate(quality=q, floor=floor, kind="routed", privacy=workload.privacy, latency_ok=True)
+    return (_row(name, "routed", ok, reason, usd, volume, reps, q, True, workload.privacy,
+                 rc.provenance.iloc[0]), rc, (a["option"], s["option"], f))
+
+
+# ----------------------------------------------------------------------------- portfolio
+def portfolio(decisions: Sequence[Decision], frontier_api: str | None = None):
+    """Monthly totals: the chosen placements vs "everything on one frontier API" vs
+    "everything self-hosted" (the cheapest self-hosted option per workload, feasible or not —
+    ``self_hosted_feasible`` says). ``frontier_api``: the API option to compare with (default:
+    the API with the highest mean quality across the workloads). Last row: TOTAL."""
+    import pandas as pd
+
+    frontier_api = frontier_api or _frontier(decisions)
+    rows = []
+    for d in decisions:
+        t = d.table.set_index("option")
+        chosen = t.loc[d.choice] if d.choice is not None else None
+        api = t.loc[frontier_api] if frontier_api in t.index else None
+        selfs = t[t.kind == "self-hosted"]
+        feas_self = selfs[selfs.feasible]
+        pick = feas_self if len(feas_self) else selfs
+        s = pick.sort_values("usd_per_month").iloc[0] if len(pick) else None
+        rows.append({
+            "workload": d.workload, "requests_per_month": d.volume,
+            "chosen": d.choice, "chosen_usd_per_month": None if chosen is None else chosen.usd_per_month,
+            "frontier_api": frontier_api, "frontier_api_usd_per_month": None if api is None else api.usd_per_month,
+            "frontier_api_feasible": None if api is None else bool(api.feasible),
+            "self_hosted": None if s is None else s.name,
+            "self_hosted_usd_per_month": None if s is None else s.usd_per_month,
+            "self_hosted_feasible": None if s is None else bool(s.feasible),
+        })
+    df = pd.DataFrame(rows)
+    total = {"workload": "TOTAL", "requests_per_month": df.requests_per_month.sum()}
+    for c in ("chosen_usd_per_month", "frontier_api_usd_per_month", "self_hosted_usd_per_month"):
+        total[c] = pd.to_numeric(df[c], errors="coerce").sum(min_count=1)
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+
+
+def _frontier(decisions: Sequence[Decision]) -> str | None:
+    scores: dict[str, list[float]] = {}
+    for d in decisions:
+        for r in d.table[d.table.kind == "api"].itertuples():
+            scores.setdefault(r.option, []).append(r.quality if r.quality == r.quality and r.quality is not None
+                                                   else float("-inf"))
+    if not scores:
+        return None
+    return max(scores, key=lambda n: (sum(scores[n]) / len(scores[n]), len(scores[n])))

@@ -1,0 +1,358 @@
+"""Options and their quality: the inputs of :func:`workbench.decide.decision.decide`, built from the
+catalog and the results store.
+
+- :func:`build_options_detailed` / :func:`build_options` (contract item 10): every catalog API
+  (mode chat, or embedding for retrieval workloads), every measured self-hosted target
+  (capacity at the workload's SLO from its latest load sweep via ``cost.capacity_from_sweep``,
+  or — with quality runs but no sweep — 1 / mean latency at concurrency 1, a lower bound), and
+  each projected open model on its cheapest catalog GPU instance at the expected volume
+  (``project.capacity_at_slo``, labelled with its calibration).
+- :func:`quality_estimates`: quality per option on the workload's primary metric — measured
+  (:func:`measured_quality`: stored outputs re-scored, 95% bootstrap CI), else a published
+  proxy from the catalog (:func:`published_proxy`: MMLU, MTEB for retrieval; percent →
+  fraction), else an assumed value only when the caller gives one. Always labelled
+  (:class:`QualityEstimate`).
+
+Units: requests_per_month, usd_per_month, requests/s (capacity); quality in the metric's own scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import WorkbenchError
+from ..inputs.workloads import token_stats
+from ..results.schema import EVIDENCE_STATUSES, RunParams
+
+
+# ----------------------------------------------------------------------------- quality
+@dataclass(frozen=True)
+class QualityEstimate:
+    """Quality of one option on one workload's primary metric, with where it came from.
+
+    ``provenance``: measured | published | assumed; ``source`` names the run ids, the catalog
+    row (benchmark, as_of, source) or the assumption."""
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    provenance: str = "assumed"
+    source: str = ""
+    metric: str = ""
+    n_items: int | None = None
+
+    @property
+    def label(self) -> str:
+        if self.provenance == "published":
+            return f"published proxy ({self.source})"
+        return f"{self.provenance} ({self.source})" if self.source else self.provenance
+
+
+# ----------------------------------------------------------------------------- building the inputs
+PROJECTED_CANDIDATES = (
+    # (architecture in models.csv, model whose published scores stand in for quality, quantization)
+    ("Llama-3-8B", "Llama-3-8B-Instruct", "bf16"),
+    ("Mistral-7B", "Mistral-7B", "bf16"),
+    ("Phi-3-mini", "Phi-3-mini-4k-instruct", "bf16"),
+    ("Llama-3-70B", "Llama-3-70B-Instruct", "bf16"),
+)
+"""Open models projected on catalog GPUs when no measurement exists (a parameter of
+:func:`build_options`)."""
+
+PROXY_ALIASES = {
+    "groq/llama3-8b-8192": "Llama-3-8B-Instruct", "groq/llama3-70b-8192": "Llama-3-70B-Instruct",
+    "deepinfra/meta-llama/Meta-Llama-3-8B-Instruct": "Llama-3-8B-Instruct",
+    "mistral/open-mistral-7b": "Mistral-7B", "mistral/open-mixtral-8x7b": "Mixtral-8x7B",
+    "groq/mixtral-8x7b-32768": "Mixtral-8x7B",
+}
+"""API models served from open weights: their published scores are the open model's."""
+
+PROXY_BENCHMARK = {"retrieval": "mteb"}  # every other task: "mmlu" (general knowledge, 0–100 → 0–1)
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in str(name).lower().split("/")[-1] if ch.isalnum())
+
+
+def published_proxy(model: str, task: str, quality_df, metric: str = "") -> QualityEstimate | None:
+    """A published benchmark score standing in for a model's quality on a workload (MMLU for
+    generative tasks, MTEB for retrieval; percent → fraction), labelled with its source.
+    Matches the model name exactly, via PROXY_ALIASES, or as a prefix of a dated name."""
+    if quality_df is None or not len(quality_df):
+        return None
+    bench = PROXY_BENCHMARK.get(task, "mmlu")
+    rows = quality_df[quality_df.benchmark == bench]
+    want = _norm(PROXY_ALIASES.get(model, model))
+    names = rows.model.map(_norm)
+    hit = rows[names == want]
+    if not len(hit):  # a dated name: "gpt-4o" matches "gpt-4o-2024-08-06", not "gpt-4o-mini-…"
+        hit = rows[[n.startswith(want) and n[len(want):][:1].isdigit() for n in names]]
+    if not len(hit):
+        return None
+    r = hit.sort_values("as_of").iloc[-1]
+    flag = "" if str(r.get("verified")).lower() in ("true", "1") else ", ⚠ unverified"
+    return QualityEstimate(value=float(r.score) / 100.0, provenance="published", metric=metric,
+                           source=f"{r.model} {r.protocol} {r.score:g}% — {r.source}, {r.as_of}{flag}")
+
+
+def measured_quality(results, workload, *, targets=(), models=()) -> QualityEstimate | None:
+    """The workload's primary metric re-scored (``evaluate.rescore``) from the stored outputs of
+    the quality runs of the given targets (or served models) that may serve as evidence
+    (``schema.EVIDENCE_STATUSES``: never a failed or degraded run), over the answered items,
+    with a 95% bootstrap CI (workbench.measure.stats). The latest answer per item counts."""
+    if results is None or not len(results.items):
+        return None
+    from ..measure.evaluate import answered, rescore
+    from ..measure.scorers import metrics
+    from ..measure.stats import bootstrap_ci
+
+    runs = results.runs
+    sel = runs[(runs.target.isin(list(targets)) | runs.model.isin(list(models)))
+               & runs.status.isin(EVIDENCE_STATUSES)]
+    it = results.items[(results.items.workload == workload.name) & results.items.run_id.isin(sel.run_id)]
+    it = answered(it)
+    if not len(it):
+        return None
+    order = sel.set_index("run_id").started_at
+    it = it.assign(_t=it.run_id.map(order)).sort_values("_t").drop_duplicates("item_id", keep="last")
+    items, scored, _ = rescore(workload, it)
+    md = metrics(workload.spec, items, scored).get(workload.primary_metric) if items else None
+    if md is None:
+        return None
+    value, lo, hi = bootstrap_ci(md.value, len(items))
+    ids = sorted(set(it.run_id))
+    return QualityEstimate(value=float(value), ci_low=float(lo), ci_high=float(hi), provenance="measured",
+                           metric=workload.primary_metric, n_items=len(items),
+                           source=f"{len(items)} items, run{'s' if len(ids) > 1 else ''} {', '.join(ids)}")
+
+
+def left_out_runs(results, workload) -> list[str]:
+    """Notes naming the stored runs of ``workload`` (load and quality) that are not evidence
+    because of their status (failed, degraded, still running or cut off), and why."""
+    if results is None or not len(results.runs):
+        return []
+    runs = results.runs[~results.runs.status.isin(EVIDENCE_STATUSES)]
+    # every load sweep can price any workload; a quality run counts for its own workload only
+    rel = runs[((runs.kind == "quality") & (runs.workload == workload.name)) | runs.kind.isin(["load", "gpu-load"])]
+    notes = []
+    for run in rel.sort_values("started_at").itertuples():
+        summary = run.summary if isinstance(run.summary, dict) else {}
+        why = summary.get("error") or {
+            "degraded": "more failed requests than its error limit",
+            "running": "never finished (its process died or is still writing)",
+        }.get(run.status, run.status)
+        notes.append(f"left out run {run.run_id} ({run.kind}, {run.target}): {run.status} — {why}")
+    return notes
+
+
+def token_profile(workload, results=None, target: str | None = None) -> dict:
+    """Prompt and output tokens per request of ``workload`` (mean, p50, p90): measured — the
+    servers' token counts in the stored items of its runs (``results``; only ``target``'s runs
+    when given: tokenizers differ), with the run ids — else estimated from the text
+    (``Workload.estimated_tokens``, provenance "assumed")."""
+    if results is not None and len(results.items):
+        df = results.items[results.items["workload"] == workload.name]
+        if target is not None and hasattr(results, "runs") and len(results.runs):
+            df = df[df["run_id"].isin(set(results.runs.loc[results.runs["target"] == target, "run_id"]))]
+        df = df[df["prompt_tokens"].notna()]
+        if len(df):
+            pt = df["prompt_tokens"].to_numpy(float)
+            ot = df["output_tokens"].fillna(0).to_numpy(float)
+            return {**token_stats("prompt_tokens", pt), **token_stats("output_tokens", ot), "n": len(df),
+                    "provenance": "measured", "source": sorted(df["run_id"].unique().tolist())}
+    return workload.estimated_tokens()
+
+
+@dataclass
+class Options:
+    """What :func:`build_options_detailed` found: the priced options, for each the targets and
+    models whose quality runs count for it and the model whose published scores stand in,
+    and notes on what was left out and why."""
+
+    options: list
+    sources: dict[str, dict]
+    notes: list[str]
+    tokens: dict
+
+
+def build_options(workload, *, catalog=None, results=None, instances=None, apis=None, **kw) -> list:
+    """Contract item 10: every self-hosted configuration with data and every catalog API."""
+    return build_options_detailed(workload, catalog=catalog, results=results, instances=instances,
+                                  apis=apis, **kw).options
+
+
+def build_options_detailed(workload, *, catalog=None, results=None, instances=None, apis=None,
+                           pricing: str = "on-demand", candidates=PROJECTED_CANDIDATES, fits=None) -> Options:
+    """APIs (mode chat, embedding for retrieval; ``apis`` restricts by name), measured self-hosted
+    configurations (capacity at the workload's SLO from the latest load sweep of each target;
+    instance from the target's deployment), and projected ones (each candidate open model on
+    the catalog GPU instance that is cheapest at the expected volume; ``instances`` restricts)."""
+    from ..cost import cost
+    from ..inputs.catalog import load_catalog
+
+    catalog = catalog or load_catalog()
+    tp = token_profile(workload, results)
+    n_in, n_out = tp["prompt_tokens_mean"], tp["output_tokens_mean"]
+    tok_label = f"{tp['provenance']} ({n_in:.0f} in / {n_out:.0f} out tokens per request)"
+    out = Options([], {}, [], {"input_tokens": n_in, "output_tokens": n_out, "provenance": tok_label})
+    mode = "embedding" if workload.task == "retrieval" else "chat"
+    api_rows = catalog.apis[(catalog.apis["mode"] == mode)]
+    for model in dict.fromkeys(api_rows.model):
+        if apis is not None and model not in apis:
+            continue
+        try:
+            opt = cost.api_option(catalog.api(model), input_tokens=n_in, output_tokens=n_out, tokens_provenance=tok_label)
+        except WorkbenchError as e:  # no price valid today, ...
+            out.notes.append(f"API {model}: left out ({e})")
+            continue
+        out.options.append(opt)
+        out.sources[opt.name] = {"targets": [], "models": [model], "proxy": model}
+    _measured_options(workload, results, catalog, pricing, out)
+    if workload.task != "retrieval":  # the roofline projects generation, not embedding
+        _projected_options(workload, catalog, pricing, candidates, instances, n_in, n_out, fits, out)
+    return out
+
+
+def _measured_options(workload, results, catalog, pricing, out: Options) -> None:
+    from ..cost import cost
+    from ..measure import metrics
+
+    if results is None or not len(results.runs):
+        return
+    out.notes.extend(left_out_runs(results, workload))
+    done = results.runs[results.runs.status.isin(EVIDENCE_STATUSES)].sort_values("started_at")
+    chat = workload.task != "retrieval"
+    runs = done[done.kind.isin(["load", "gpu-load"])] if chat else done.iloc[:0]
+    swept = set(runs.target)
+    for target, g in runs.groupby("target", sort=True):
+        run = g.iloc[-1]
+        params = RunParams.of(run.get("params"))
+        if params.partial_model:
+            out.notes.append(f"{target}: run {run.run_id} measured {run.model} with {params.layers} of its "
+                             f"{params.full_layers} layers (to fit the GPU): not an option, used for calibration only")
+            continue
+        req = results.requests[results.requests.run_id == run.run_id]
+        if not len(req):
+            continue
+        cap = cost.capacity_from_sweep(metrics.summarize(req, workload.slo), workload.slo)
+        how = "its own prompt/output lengths"
+        if run.get("weights") == "random weights":
+            how += f", random weights on {run.engine} (speed and memory real, quality from elsewhere)"
+        _add_measured(workload, catalog, pricing, out, target, run, cap, f"run {run.run_id}", how)
+    # targets with quality runs on this workload but no sweep: serial capacity from their latencies
+    q = done[(done.kind == "quality") & ~done.target.isin(swept)]
+    items = results.items[(results.items.workload == workload.name) & results.items.run_id.isin(q.run_id)]
+    for target, g in q[q.run_id.isin(items.run_id)].groupby("target", sort=True):
+        run = g.iloc[-1]
+        lat = items[items.run_id == run.run_id].latency_ms.dropna().astype(float)
+        if not len(lat):
+            continue
+        limit = min([v for k, v in (workload.slo or {}).items() if k in ("e2el_ms", "ttft_ms")] or [float("inf")])
+        cap = 0.0 if lat.quantile(0.9) > limit else 1000.0 / lat.mean()
+        _add_measured(workload, catalog, pricing, out, target, run, cap, f"quality run {run.run_id}",
+                      f"1 / mean latency of {len(lat)} requests at concurrency 1 — a lower bound")
+
+
+def _add_measured(workload, catalog, pricing, out: Options, target, run, cap, where, how) -> None:
+    from ..cost import cost
+
+    if cap <= 0:
+        out.notes.append(f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency")
+        return
+    inst = _instance_for(run, catalog, pricing)
+    if inst is None:
+        out.notes.append(f"{target}: no price in the catalog for what run {run.run_id} ran on "
+                         f"({_ran_on(run)}): left out")
+        return
+    dtype = run.get("dtype") if isinstance(run.get("dtype"), str) else ""
+    name = f"{run.model} · {run.engine} {dtype} · {inst['instance']} [{target}]".replace("  ", " ")
+    opt = cost.self_hosted_option(inst, capacity_rps=cap, name=name, peak_factor=workload.peak_factor,
+                                  capacity_provenance=f"measured ({where}; {how})")
+    out.options.append(opt)
+    out.sources[name] = {"targets": [target], "models": [], "proxy": run.model}
+
+
+def _ran_on(run) -> str:
+    dep = run.get("deployment") if isinstance(run.get("deployment"), dict) else {}
+    return f"instance {dep['instance']}" if dep.get("instance") else f"hardware {run.hardware}"
+
+
+def _instance_for(run, catalog, pricing: str):
+    """The catalog instance a measured run ran on: the instance its ``deployment`` names, else
+    the cheapest with the run's GPU and count (read from the run and the catalog only)."""
+    from ..project.calibrate import hardware_for
+
+    dep = run.get("deployment") if isinstance(run.get("deployment"), dict) else {}
+    if dep.get("instance"):
+        try:
+            return catalog.instance(dep["instance"], pricing=pricing)
+        except WorkbenchError:
+            return None
+    try:
+        gpu = hardware_for(run.hardware).name
+    except WorkbenchError:
+        return None
+    count = dep.get("count") or run.get("hardware_count") or 1
+    rows = catalog.instances[(catalog.instances.gpu == gpu) & (catalog.instances.gpu_count == count)
+                             & (catalog.instances.pricing == pricing)]
+    return None if not len(rows) else catalog.instance(rows.sort_values("usd_per_hour").iloc[0].instance, pricing=pricing)
+
+
+def _projected_options(workload, catalog, pricing, candidates, instances, n_in, n_out, fits, out: Options) -> None:
+    from ..cost import cost
+    from ..project.calibrate import efficiency_for
+    from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
+
+    volume = cost.requests_per_month(workload.daily_volume)
+    inst = catalog.instances[(catalog.instances.gpu != "CPU") & (catalog.instances.pricing == pricing)]
+    if instances is not None:
+        inst = inst[inst.instance.isin(list(instances))]
+    for arch_name, proxy, q in candidates:
+        try:
+            arch = Arch.from_catalog(arch_name, catalog)
+        except WorkbenchError as e:
+            out.notes.append(f"{arch_name}: not projected ({e})")
+            continue
+        best = None
+        for row in inst.drop_duplicates("instance").itertuples():
+            try:
+                hw = Hardware.from_catalog(row.gpu, catalog)
+                eff = efficiency_for("vllm", row.gpu, fits)
+                cell = Cell(arch=arch, hardware=hw, quant=quant(q), tp=int(row.gpu_count), eff=eff)
+                if weight_bytes(arch, cell.quant) > hw.mem_gib * 2**30 * row.gpu_count * cell.mem_util:
+                    continue  # the weights alone do not fit
+                cap = capacity_at_slo(cell, n_in, n_out, workload.slo)
+                if cap <= 0:
+                    continue
+                opt = cost.self_hosted_option(
+                    catalog.instance(row.instance, pricing=pricing), capacity_rps=cap, peak_factor=workload.peak_factor,
+                    name=f"{arch_name} · vllm {q} · {row.instance}", capacity_provenance=eff.label if
+                    eff.label.startswith("projected") else f"projected ({eff.label})")
+            except WorkbenchError:
+                continue
+            if best is None or opt.usd_per_month(volume) < best.usd_per_month(volume):
+                best = opt
+        if best is None:
+            out.notes.append(f"{arch_name}: no catalog instance meets the SLO {workload.slo} (projected)")
+            continue
+        out.options.append(best)
+        out.sources[best.name] = {"targets": [], "models": [arch_name, proxy], "proxy": proxy}
+
+
+def quality_estimates(workload, built: Options, *, results=None, catalog=None,
+                      assume: float | None = None) -> dict[str, QualityEstimate]:
+    """Quality per option: measured (re-scored stored outputs), else a published proxy from
+    the catalog, else — only when ``assume`` is given — that value, labelled "assumed"."""
+    from ..inputs.catalog import load_catalog
+
+    catalog = catalog or load_catalog()
+    out = {}
+    for name, src in built.sources.items():
+        q = measured_quality(results, workload, targets=src["targets"], models=src["models"]) or \
+            published_proxy(src["proxy"], workload.task, catalog.quality, workload.primary_metric)
+        if q is None and assume is not None:
+            q = QualityEstimate(value=float(assume), provenance="assumed", metric=workload.primary_metric,
+                                source="no measurement or published score; value set by the report's `assume_quality`")
+        if q is not None:
+            out[name] = q
+    return out

@@ -1,0 +1,534 @@
+"""Load harness: sweep concurrency or request rate against a target, stream every request, write
+one row per request and telemetry samples into a run, summarize each load point.
+
+The pipeline of :func:`measure`::
+
+    target → engine (detached, or started and stopped here) → requests (workload or synthetic)
+           → for each load point: warm-up (first point only) + measure, through the same gate
+           → rows stream into the run as requests finish → telemetry beside → summary per point
+
+Profiles (``concurrency=1,2,4`` closed loop, ``rate=2,4;arrival=...;cap=...`` open loop), arrival
+schedules and synthetic prompts come from :mod:`workbench.measure.loadgen`.
+
+Each point stops after ``requests_per_point`` requests or ``duration_s`` seconds, whichever
+comes first. Same seed → same schedule and same prompts. A 429/503 with Retry-After makes the
+closed-loop worker that got it wait that long (at most 30 s); open-loop arrivals do not wait.
+
+Retries are off by default. A target with ``retries: N`` re-sends a request refused with
+429/500/502/503/504 or that found no connection, at most N times, after Retry-After (when the
+server sends one) or an exponential backoff of RETRY_BASE_S·2^attempt, both capped at
+RETRY_AFTER_CAP_S. Every attempt is its own row (same ``request_id``, ``attempt`` 0, 1, ...),
+so refusals stay counted as failures. Streams cut midway and timeouts are never re-sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..inputs.workloads import Workload, load_workload
+from ..results.schema import MAX_ERROR_RATE, run_status
+from ..results.store import RunWriter
+from ..serving import engines
+from ..serving.client import Client, Request, Response
+from ..serving.runloop import run_sync
+from .loadgen import (
+    DEFAULT_INPUT_TOKENS,
+    HarnessError,
+    LoadPoint,
+    arrival_times_s,
+    parse_profile,
+    probe_capabilities,
+    synthetic_requests,
+    workload_requests,
+)
+from .metrics import summarize
+from .telemetry import Telemetry, metrics_url, window_stats
+
+DEFAULT_OUTPUT_TOKENS = 128
+RETRY_AFTER_CAP_S = 30.0
+RETRY_BASE_S = 0.5
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+GIVE_UP_AFTER = 100
+"""A load point stops after this many failed requests in a row: a dead or broken endpoint answers
+at once, and a closed loop would otherwise send thousands of requests that measure nothing (a
+GPU sweep whose server had died sent 28,958 in 84 s). The run goes on to the next point."""
+
+
+@dataclass
+class MeasureResult:
+    run_id: str
+    run_dir: Any  # pathlib.Path
+    summary: Any  # pandas.DataFrame, one row per load point
+    status: str = "completed"
+    notes: list[str] = field(default_factory=list)
+    error: str = ""  # why the run failed (the engine's death), when it did
+
+    def _repr_html_(self) -> str:
+        return f"<p>run <code>{self.run_id}</code> ({self.status})</p>" + self.summary.to_html(index=False)
+
+
+# ------------------------------------------------------------------ the measuring loop
+def retry_delay_s(attempt: int, retry_after_s: float | None) -> float:
+    """Seconds to wait before retry ``attempt + 1``: Retry-After when given, else
+    RETRY_BASE_S·2^attempt; at most RETRY_AFTER_CAP_S."""
+    delay = retry_after_s if retry_after_s is not None else RETRY_BASE_S * 2 ** attempt
+    return min(max(0.0, delay), RETRY_AFTER_CAP_S)
+
+
+def retryable(resp: Response) -> bool:
+    """Refused (429/5xx) or never connected: nothing was generated, re-sending is safe."""
+    return resp.http_status in RETRY_STATUSES or (resp.http_status == 0 and resp.error.startswith("connection failed"))
+
+
+def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoint, request: Request,
+                 scheduled_s: float, attempt: int = 0) -> dict:
+    """A REQUESTS row (workbench/schema.py) from a response."""
+    return {
+        "request_id": request_id, "phase": phase, "load_point": point.label,
+        "concurrency": point.concurrency, "request_rate": point.request_rate,
+        "endpoint": request.endpoint, "item_id": request.item_id,
+        "scheduled_s": scheduled_s, "sent_s": resp.sent_s,
+        # rounded to 1 µs: far below the timing error, and JSON-encodes ~25% faster
+        "chunk_times_s": np.round(np.asarray(resp.chunk_times_s), 6).tolist(),
+        "ttft_ms": resp.ttft_ms, "e2el_ms": resp.e2el_ms,
+        "prompt_tokens": resp.prompt_tokens, "output_tokens": resp.output_tokens,
+        "token_source": resp.token_source, "max_tokens": resp.max_tokens,
+        "forced_length": resp.forced_length, "http_status": resp.http_status,
+        "error": resp.error, "ok": resp.ok, "attempt": attempt,
+    }
+
+
+class Sweep:
+    """State shared by the load points of one run: the client, the run, counters, progress."""
+
+    def __init__(self, client: Client, run, send_kw: dict, bar=None, retries: int = 0,
+                 give_up_after: int | None = GIVE_UP_AFTER, notes: list[str] | None = None, engine=None):
+        self.client, self.run, self.send_kw, self.bar = client, run, send_kw, bar
+        self.retries = retries
+        self.give_up_after = give_up_after
+        self.watch = engines.EngineWatch(engine)  # the managed engine measured: its death stops the run
+        self.next_id = 0
+        self.rows: list[dict] = []
+        self.failing = 0  # failed requests in a row in the current load point (after retries)
+        self.gave_up: str | None = None  # why the current load point stopped early
+        self.notes = notes if notes is not None else []  # the run's: a point that gave up says so, even after Ctrl-C
+
+    def _count(self, resp: Response, point: LoadPoint) -> None:
+        """A failed request asks whether the engine died: if it did, the run stops sending
+        (what follows would measure a dead process). A point whose last ``give_up_after``
+        requests all failed stops taking new ones (the endpoint is down or broken: sending on
+        measures nothing) and says so; the next point tries again."""
+        if not resp.ok and self.watch.died is None and self.watch.failed() is not None:
+            self.gave_up = f"{point.label}: {self.watch.died.describe()}"
+        self.failing = 0 if resp.ok else self.failing + 1
+        if self.give_up_after and self.failing >= self.give_up_after and self.gave_up is None:
+            self.gave_up = (f"{point.label}: stopped after {self.failing} failed requests in a row "
+                            f"(last: {resp.error[:200] or f'HTTP {resp.http_status}'})")
+
+    async def _one(self, req: Request, point: LoadPoint, phase: str, scheduled_s: float) -> Response:
+        request_id, attempt = None, 0
+        while True:
+            resp = await self.client.send(req, **self.send_kw)
+            if request_id is None:
+                request_id, self.next_id = self.next_id, self.next_id + 1
+            row = response_row(resp, request_id=request_id, phase=phase, point=point, request=req,
+                               scheduled_s=scheduled_s, attempt=attempt)
+            self.rows.append(row)
+            self.run.append("requests", row)
+            if resp.ok or attempt >= self.retries or not retryable(resp):
+                break
+            await asyncio.sleep(retry_delay_s(attempt, resp.retry_after_s))
+            attempt += 1
+        self._count(resp, point)
+        if self.bar is not None:
+            self.bar.update(1)
+        return resp
+
+    async def closed_loop(self, point: LoadPoint, reqs, phase: str, stop_at_s: float | None) -> None:
+        it = iter(reqs)
+
+        async def worker() -> None:
+            for req in it:  # shared iterator: a worker takes the next request only when free
+                now = self.run.now_s()
+                if (stop_at_s is not None and now >= stop_at_s) or self.gave_up:
+                    return
+                resp = await self._one(req, point, phase, now)
+                if resp.retry_after_s:
+                    await asyncio.sleep(min(resp.retry_after_s, RETRY_AFTER_CAP_S))
+
+        await asyncio.gather(*(worker() for _ in range(max(1, point.concurrency))))
+
+    async def open_loop(self, point: LoadPoint, reqs: list[Request], offsets_s, phase: str,
+                        stop_at_s: float | None) -> None:
+        sem = asyncio.Semaphore(point.concurrency) if point.concurrency else contextlib.nullcontext()
+        t0 = self.run.now_s()
+        tasks = []
+
+        async def gated(req: Request, due: float) -> None:
+            async with sem:
+                await self._one(req, point, phase, due)
+
+        for req, off in zip(reqs, offsets_s):
+            due = t0 + float(off)
+            if (stop_at_s is not None and due >= stop_at_s) or self.gave_up:
+                break
+            delay = due - self.run.now_s()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.gave_up:
+                break
+            tasks.append(asyncio.create_task(gated(req, due)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def point(self, point: LoadPoint, reqs: list[Request], phase: str, n: int | None,
+                    duration_s: float | None, seed: int) -> tuple[float, float]:
+        """Run one load point (or its warm-up); returns its window (start_s, end_s) on the run clock."""
+        start = self.run.now_s()
+        stop_at = start + duration_s if duration_s else None
+        self.failing, self.gave_up = 0, None
+        if math.isinf(point.request_rate):
+            stream = itertools.cycle(reqs) if n is None else itertools.islice(itertools.cycle(reqs), n)
+            await self.closed_loop(point, stream, phase, stop_at)
+        else:
+            count = n if n is not None else int(math.ceil(point.request_rate * duration_s)) + 1
+            offsets = arrival_times_s(count, point.request_rate, point.arrival, point.burstiness, seed)
+            chosen = list(itertools.islice(itertools.cycle(reqs), count))
+            await self.open_loop(point, chosen, offsets, phase, stop_at)
+        if self.gave_up:
+            self.notes.append(f"{phase} {self.gave_up}")
+        return start, self.run.now_s()
+
+
+# ------------------------------------------------------------------ orchestration
+def _requests_for(workload, n: int, input_tokens: int | None, seed: int) -> list[Request]:
+    if workload is None:
+        return synthetic_requests(n, input_tokens or DEFAULT_INPUT_TOKENS, seed)
+    reqs = workload_requests(workload, seed=seed)
+    if not reqs:
+        raise HarnessError(f"workload {workload.name!r} has no items")
+    return reqs
+
+
+def _with_max_tokens(reqs: list[Request], cap: int | None) -> list[Request]:
+    if cap is None:
+        return reqs
+    return [r if r.endpoint == "embeddings" else Request(r.endpoint, {**r.body, "max_tokens": int(cap)}, r.item_id)
+            for r in reqs]
+
+
+def _point_summary(rows: list[dict], windows: dict, samples: list[dict], slo: dict | None,
+                   max_error_rate: float = MAX_ERROR_RATE):
+    """One row per load point: metrics.summarize, its telemetry window, and ``status``
+    ("degraded" when its error rate is above ``max_error_rate``, else "ok")."""
+    summary = summarize(pd.DataFrame(rows), slo) if rows else pd.DataFrame()
+    if not len(summary):
+        return summary
+    summary["status"] = np.where(summary["error_rate"].astype(float) > max_error_rate, "degraded", "ok")
+    extra = []
+    for label in summary["load_point"]:
+        start, end = windows.get(label, (math.nan, math.nan))
+        w = window_stats(samples, start, end) if samples else {}
+        extra.append(w)
+    tele = pd.DataFrame(extra, index=summary.index)
+    summary = pd.concat([summary, tele], axis=1)
+    if "energy_j_delta" in summary:
+        summary["energy_j_per_token"] = summary["energy_j_delta"] / summary["total_output_tokens"]
+    return summary
+
+
+async def _run_sweep(sweep: "Sweep", points, reqs, warm_reqs, *, n, duration_s, telemetry, seed) -> dict:
+    """Warm-up through the first point, then every point in turn (until the engine dies);
+    returns each point's window on the run clock."""
+    bar = sweep.bar
+    windows: dict[str, tuple[float, float]] = {}
+    try:
+        if telemetry is not None:
+            telemetry.start()
+        if warm_reqs:
+            if bar is not None:
+                bar.set_postfix_str(f"warm-up through {points[0].label}")
+            await sweep.point(points[0], warm_reqs, "warmup", len(warm_reqs), None, seed + 1)
+        for i, point in enumerate(points):
+            if sweep.watch.died is not None:
+                break
+            if bar is not None:
+                bar.set_postfix_str(point.label)
+            windows[point.label] = await sweep.point(point, reqs, "measure", n, duration_s, seed + i)
+    finally:
+        if telemetry is not None:
+            await asyncio.to_thread(telemetry.stop)
+        if bar is not None:
+            bar.close()
+    return windows
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """What a load run sends, how much and when: every option of :func:`measure`.
+
+    Content: ``workload`` items (name, path or Workload), else synthetic prompts of about
+    ``input_tokens`` tokens. Length: ``output_tokens`` forces it on self-hosted engines
+    (max_tokens + ignore_eos/min_tokens where the target's capabilities — or a probe — allow;
+    verified from usage); on API targets it is only a cap. ``max_tokens`` caps without forcing.
+    Each point stops after ``requests_per_point`` requests or ``duration_s`` seconds, or after
+    ``give_up_after`` failed requests in a row (0 or None: never). A run or point with more than
+    ``max_error_rate`` failed requests is ``degraded``."""
+
+    workload: Any = None
+    profile: str = "concurrency=1,2,4,8"
+    requests_per_point: int | None = 16
+    duration_s: float | None = None
+    warmup: int = 2
+    max_tokens: int | None = None
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    seed: int = 0
+    slo: dict | None = None
+    telemetry_interval_s: float = 0.5
+    timeout_s: float = 300
+    give_up_after: int | None = GIVE_UP_AFTER
+    max_error_rate: float = MAX_ERROR_RATE
+
+    def check(self) -> list[LoadPoint]:
+        """The load points; HarnessError naming the first option out of range."""
+        points = parse_profile(self.profile)
+        if self.requests_per_point is None and not self.duration_s:
+            raise HarnessError("give requests_per_point or duration_s (or both)")
+        for name in ("requests_per_point", "duration_s", "max_tokens", "output_tokens", "input_tokens",
+                     "timeout_s", "telemetry_interval_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise HarnessError(f"{name}: must be a positive number, got {value!r}")
+        if self.give_up_after is not None and self.give_up_after < 0:
+            raise HarnessError(f"give_up_after: must be 0 (never) or a positive number, got {self.give_up_after!r}")
+        if self.warmup < 0:
+            raise HarnessError(f"warmup: must be 0 or more requests, got {self.warmup!r}")
+        if not 0 <= self.max_error_rate < 1:
+            raise HarnessError(f"max_error_rate: must be a fraction in [0, 1), got {self.max_error_rate!r}")
+        return points
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The requests of one run and the length rules they follow (derived from a LoadConfig and the target)."""
+
+    reqs: list
+    warm: list
+    force: int | None
+    cap: int | None
+    slo: dict | None
+    params: dict
+
+
+def _plan(cfg: LoadConfig, tgt, wl) -> _Plan:
+    slo = cfg.slo if cfg.slo is not None else (dict(wl.slo) if wl is not None and wl.slo else None)
+    is_api = tgt.deployment.kind == "api"
+    output_tokens = cfg.output_tokens
+    if output_tokens is None and wl is None and cfg.max_tokens is None:
+        output_tokens = DEFAULT_OUTPUT_TOKENS
+    force = None if is_api else output_tokens
+    cap = cfg.max_tokens if cfg.max_tokens is not None else (output_tokens if is_api else None)
+    if cap is None and force is None and wl is not None:
+        cap = wl.max_tokens
+    warmup = cfg.warmup
+    reqs = _with_max_tokens(_requests_for(wl, (cfg.requests_per_point or 256) + warmup, cfg.input_tokens,
+                                          cfg.seed), cap)
+    warm, reqs = (reqs[-warmup:], reqs[:-warmup]) if warmup and len(reqs) > warmup else ([], reqs)
+    params = {"profile": cfg.profile, "requests_per_point": cfg.requests_per_point, "duration_s": cfg.duration_s,
+              "warmup": warmup, "max_tokens": cap, "output_tokens": output_tokens, "forced_output_tokens": force,
+              "input_tokens": cfg.input_tokens if wl is None else None, "seed": cfg.seed, "slo": slo,
+              "content": f"workload {wl.name}" if wl is not None else "synthetic",
+              "retries": getattr(tgt, "retries", 0), "give_up_after": cfg.give_up_after or None,
+              "max_error_rate": cfg.max_error_rate}
+    return _Plan(reqs, warm, force, cap, slo, params)
+
+
+def measure(target, config: LoadConfig | None = None, *, results_root=None, progress: bool = True,
+            **options) -> MeasureResult:
+    """Sweep a load profile against ``target`` (a name, Target, running Engine or URL); write a
+    ``load`` run; return its id, directory, status and one summary row per load point.
+
+    ``config`` (a :class:`LoadConfig`) or its fields as keywords (``profile=``,
+    ``requests_per_point=``, ``workload=`` …) say what is sent. Ctrl-C ends the run: finished
+    requests stay written and status is "interrupted". If the managed engine dies, the run
+    stops at once with status "failed" and the engine's exit (code or signal, log tail) in its
+    summary; every finished request stays written."""
+    try:
+        cfg = replace(config or LoadConfig(), **options)
+    except TypeError:
+        known = ", ".join(f.name for f in fields(LoadConfig))
+        raise HarnessError(f"measure(): unknown option among {sorted(options)}; options are {known}") from None
+    points = cfg.check()
+    wl = cfg.workload
+    if wl is not None and not isinstance(wl, Workload):
+        wl = load_workload(wl)
+    with engines.endpoint(target) as engine:
+        plan = _plan(cfg, engine.target, wl)
+        return _measure(engine, cfg, plan, points, wl, results_root, progress)
+
+
+def _measure(engine, cfg: LoadConfig, plan: _Plan, points, wl, results_root, progress: bool) -> MeasureResult:
+    tgt, dep = engine.target, engine.target.deployment
+    notes: list[str] = []
+    with RunWriter(kind="load", target=tgt.name, engine=tgt.engine if tgt.managed else (dep.engine or "external"),
+                   model=tgt.model, params={**plan.params, "base_url": engine.base_url}, root=results_root,
+                   engine_version=engine.version, dtype=dep.dtype or dep.quantization,
+                   hardware_count=dep.count, workload=wl.name if wl is not None else None,
+                   deployment=asdict(dep)) as run:
+        client = Client(engine.base_url, tgt.model, api_key=tgt.api_key(), strict=tgt.strict,
+                        timeout_s=cfg.timeout_s, capabilities=tgt.capabilities, clock_origin_s=run.t0)
+        is_vllm = tgt.engine == "vllm" or "vllm" in str(dep.engine or "").lower()
+        telemetry = Telemetry(run, pid=engine.pid, interval_s=cfg.telemetry_interval_s,
+                              prometheus_url=metrics_url(engine.base_url) if is_vllm else None)
+        bar = None
+        if progress:
+            total = None if cfg.duration_s else len(plan.warm) + cfg.requests_per_point * len(points)
+            bar = tqdm(total=total, desc="measure", unit="req")
+        sweep = Sweep(client, run, {"force_output_tokens": plan.force}, bar, retries=getattr(tgt, "retries", 0),
+                       give_up_after=cfg.give_up_after, notes=notes, engine=engine)
+
+        async def main() -> dict:
+            async with client:
+                if plan.force is not None and not tgt.capabilities and not tgt.strict:
+                    client.capabilities = await probe_capabilities(client)
+                    notes.append(f"capabilities probed: {client.capabilities}")
+                return await _run_sweep(sweep, points, plan.reqs, plan.warm, n=cfg.requests_per_point,
+                                        duration_s=cfg.duration_s, telemetry=telemetry, seed=cfg.seed)
+
+        windows, ended = {}, "completed"
+        try:
+            windows = run_sync(main())
+        except KeyboardInterrupt:
+            ended = "interrupted"
+            notes.append("interrupted (Ctrl-C): finished requests are kept")
+        died = sweep.watch.final()
+        notes.extend(telemetry.notes)
+        notes.extend(_length_notes(sweep.rows, plan.force))
+        summary = _point_summary(sweep.rows, windows, telemetry.samples, plan.slo, cfg.max_error_rate)
+        status, extra = _load_status(sweep.rows, summary, died, ended, cfg.max_error_rate, notes)
+        run.finish(status, summary={"points": summary.to_dict("records"), "notes": notes, "windows": windows,
+                                    "capabilities": client.capabilities, **extra})
+    return MeasureResult(run.run_id, run.dir, summary, status, notes, extra.get("error", ""))
+
+
+def _load_status(rows: list[dict], summary, died, ended: str, max_error_rate: float,
+                 notes: list[str]) -> tuple[str, dict]:
+    """(status, summary fields): "failed" when the engine died (its exit recorded), else
+    "degraded" when more than ``max_error_rate`` of the measured requests failed, else ``ended``."""
+    measured = [r for r in rows if r["phase"] == "measure"]
+    n_failed = sum(not r["ok"] for r in measured)
+    extra = {"n_requests": len(measured), "n_failed": n_failed}
+    if died is not None:
+        if not any(died.describe() in n for n in notes):
+            notes.append(f"failed: {died.describe()}")
+        return "failed", {**extra, "engine_exit": died.as_record(), "error": died.describe()}
+    status = run_status(len(measured) - n_failed, n_failed, max_error_rate=max_error_rate, ended=ended)
+    if status == "degraded":
+        bad = [p for p in summary.to_dict("records") if p.get("status") == "degraded"] if len(summary) else []
+        notes.append(f"degraded: {n_failed} of {len(measured)} measured requests failed (more than "
+                     f"{max_error_rate:.0%}); points over the limit: {', '.join(p['load_point'] for p in bad) or 'none'}")
+    return status, extra
+
+
+def _length_notes(rows: list[dict], force: int | None) -> list[str]:
+    """Say when forced output lengths were not honoured (checked against usage)."""
+    if force is None:
+        return []
+    measured = [r for r in rows if r["phase"] == "measure" and r["ok"]]
+    off = [r for r in measured if r["output_tokens"] != force]
+    unforced = sum(not r["forced_length"] for r in measured)
+    notes = []
+    if off:
+        notes.append(f"{len(off)} of {len(measured)} requests returned another length than the forced "
+                     f"{force} tokens (token_source: {sorted({r['token_source'] for r in off})})")
+    if unforced:
+        notes.append(f"{unforced} requests could not force length (engine lacks ignore_eos/min_tokens): "
+                     "natural endings, max_tokens as a cap")
+    return notes
+
+
+# ------------------------------------------------------------------ CLI
+SUMMARY_COLUMNS = {
+    "load_point": "load", "completed": "ok", "failed": "err", "request_throughput": "req/s",
+    "output_tokens_per_s": "out tok/s", "goodput": "goodput", "p50_ttft_ms": "TTFT p50 ms",
+    "p99_ttft_ms": "TTFT p99 ms", "p50_tpot_ms": "TPOT p50 ms", "p99_itl_ms": "ITL p99 ms",
+    "p99_e2el_ms": "E2EL p99 ms", "p99_send_lag_ms": "lag p99 ms", "status": "status",
+}
+
+
+def format_summary(summary) -> str:
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    extra = [c for c in ("mean_cpu_pct", "max_rss_gib", "max_kv_cache_usage_pct", "max_mem_used_gib",
+                         "mean_power_w", "energy_j_per_token") if c in summary.columns]
+    table = summary[cols + extra].rename(columns=SUMMARY_COLUMNS)
+    return table.to_string(index=False, float_format=lambda v: f"{v:,.2f}")
+
+
+def _parse_slo(text: str | None) -> dict | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        k, _, v = part.partition("=")
+        if k.strip() not in ("ttft_ms", "tpot_ms", "e2el_ms"):
+            raise HarnessError(f"--slo {text!r}: keys are ttft_ms, tpot_ms, e2el_ms; got {k!r}")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise HarnessError(f"--slo {text!r}: {k.strip()} must be a number of milliseconds, got {v!r}") from None
+    return out
+
+
+def add_cli_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", required=True, help="target name (workbench targets) or a URL ending in /v1")
+    p.add_argument("--workload", default=None, help="workload whose items are the prompts (default: synthetic)")
+    p.add_argument("--profile", default="concurrency=1,2,4,8",
+                   help="'concurrency=1,2,4,8' or 'rate=2,4[;arrival=poisson|constant|gamma;burstiness=B;cap=C]'")
+    p.add_argument("--requests", type=int, default=16, help="requests per load point")
+    p.add_argument("--duration", type=float, default=None, help="seconds per load point (with or instead of --requests)")
+    p.add_argument("--warmup", type=int, default=2, help="warm-up requests before the first point (not counted)")
+    p.add_argument("--output-tokens", type=int, default=None, help="forced output length (self-hosted)")
+    p.add_argument("--max-tokens", type=int, default=None, help="output cap without forcing")
+    p.add_argument("--input-tokens", type=int, default=None, help="synthetic prompt length (no workload)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--slo", default=None, help="e.g. ttft_ms=500,tpot_ms=50 (default: the workload's)")
+    p.add_argument("--results-root", default=None, help="where the run goes (default: results/)")
+    p.add_argument("--give-up-after", type=int, default=GIVE_UP_AFTER,
+                   help="stop a load point after this many failed requests in a row (0: never)")
+    p.add_argument("--max-error-rate", type=float, default=MAX_ERROR_RATE,
+                   help=f"a run or point with more failed requests than this share is 'degraded' "
+                        f"(default {MAX_ERROR_RATE})")
+    p.add_argument("--no-progress", action="store_true")
+
+
+EXIT_CODES = {"completed": 0, "failed": 1, "degraded": 3, "interrupted": 130}
+"""The CLI's exit code per run status: a run that is not clean never exits 0."""
+
+
+def cli(args) -> int:
+    res = measure(args.target, workload=args.workload, profile=args.profile,
+                  requests_per_point=args.requests if args.requests and args.requests > 0 else None,
+                  duration_s=args.duration, warmup=args.warmup, max_tokens=args.max_tokens,
+                  output_tokens=args.output_tokens, input_tokens=args.input_tokens, seed=args.seed,
+                  results_root=args.results_root, progress=not args.no_progress, slo=_parse_slo(args.slo),
+                  give_up_after=args.give_up_after, max_error_rate=args.max_error_rate)
+    print(f"\nrun {res.run_id} ({res.status}) -> {res.run_dir}")
+    if len(res.summary):
+        print(format_summary(res.summary))
+    for note in res.notes:
+        print(f"note: {note}")
+    return EXIT_CODES.get(res.status, 1)

@@ -1,0 +1,466 @@
+"""Roofline projection: what a model × hardware × quantization cell should do, without measuring it.
+
+Simple physics, after llm-analysis / LLM-Viewer (formulas in research/cost.md §6):
+
+- a decode step reads the weights it touches and the KV cache of every sequence in the batch
+  (memory term) and does ``2·N_active`` FLOPs per token plus attention (compute term); its time
+  is the larger of the two plus a fixed per-step overhead;
+- a prefill is compute-bound: ``2·N_active·T + 2·L·n_h·h_d·T²`` FLOPs (causal attention);
+- efficiencies (bandwidth utilization ``mbu``, compute utilization ``mfu``, per-step overhead)
+  are fitted on measured sweeps by :mod:`workbench.project.calibrate`; a projection carries the label of
+  its calibration ("projected (calibrated on N runs, median error X%)" or "uncalibrated").
+
+Everything here is pure: numbers in, numbers out. ``Arch.from_catalog`` / ``Hardware.from_catalog``
+are the only readers (of the catalog CSVs through :func:`workbench.inputs.catalog.load_catalog`).
+Units: bytes, seconds, FLOP; names say which.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import WorkbenchError
+
+GIB = 2**30
+
+
+class ProjectionError(WorkbenchError, ValueError):
+    pass
+
+
+# ----------------------------------------------------------------------------- quantization
+@dataclass(frozen=True)
+class Quant:
+    """How weights are stored. ``bits_per_weight`` includes scale/zero overhead (per-block
+    fp16 scales etc.); ``embedding_bits`` is the storage of the embedding / LM-head table,
+    which most schemes keep at higher precision; ``compute`` is the matmul dtype."""
+
+    name: str
+    bits_per_weight: float
+    embedding_bits: float
+    compute: str  # "fp32" | "bf16" | "fp8" | "int8"
+    note: str = ""
+
+
+def _q(name, bpw, emb, compute, note=""):
+    return name, Quant(name, bpw, emb, compute, note)
+
+
+QUANTS: dict[str, Quant] = dict([
+    _q("fp32", 32.0, 32.0, "fp32"),
+    _q("bf16", 16.0, 16.0, "bf16"),
+    _q("fp16", 16.0, 16.0, "bf16"),
+    _q("fp8", 8.0, 16.0, "fp8", "W8A8 fp8 (vLLM --quantization fp8); LM head stays bf16"),
+    _q("int8", 8.0, 16.0, "int8", "W8A8 int8 (SmoothQuant-style), per-channel scales; LM head bf16"),
+    # AWQ/GPTQ, group size 128: 4-bit weights + one fp16 scale and one packed 4-bit zero per group
+    _q("awq", 4 + (16 + 4) / 128, 16.0, "bf16", "W4A16, group 128: 4 + 20/128 bpw; LM head fp16"),
+    _q("gptq", 4 + (16 + 4) / 128, 16.0, "bf16", "W4A16, group 128: 4 + 20/128 bpw; LM head fp16"),
+    # GGUF block formats (ggml-common.h): bytes per block × 8 / weights per block
+    _q("Q8_0", 34 * 8 / 32, 8.5, "int8", "32 int8 + fp16 scale per 32 weights"),
+    _q("Q4_0", 18 * 8 / 32, 8.5, "int8", "32 4-bit + fp16 scale per 32 weights; embedding Q8_0 (assumed)"),
+    _q("Q4_1", 20 * 8 / 32, 8.5, "int8", "32 4-bit + fp16 scale + fp16 min per 32 weights; embedding Q8_0 "
+       "(as in the SmolLM2 file)"),
+    _q("Q3_K", 110 * 8 / 256, 6.5625, "int8", "super-block 256: 110 bytes; embedding Q6_K (assumed)"),
+    _q("Q2_K", 84 * 8 / 256, 6.5625, "int8", "super-block 256: 84 bytes; embedding Q6_K (assumed)"),
+    _q("Q4_K", 144 * 8 / 256, 6.5625, "int8", "super-block 256: 144 bytes; embedding Q6_K (assumed)"),
+])
+_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "auto": "bf16",
+            "fp8_e4m3": "fp8", "w8a8": "int8", "int4": "awq", "awq_marlin": "awq", "gptq_marlin": "gptq",
+            "q4_k_m": "Q4_K", "q3_k_m": "Q3_K", "q3_k_s": "Q3_K", "q2_k_s": "Q2_K"}
+KV_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+
+
+def quant(name: str | Quant) -> Quant:
+    """Look up a quantization by name (case-insensitive; float32/bfloat16/Q4_K_M aliases)."""
+    if isinstance(name, Quant):
+        return name
+    key = str(name).strip()
+    key = _ALIASES.get(key.lower(), key)
+    for k, q in QUANTS.items():
+        if k.lower() == key.lower():
+            return q
+    raise ProjectionError(f"unknown quantization {name!r}; known: {', '.join(QUANTS)}")
+
+
+# ----------------------------------------------------------------------------- architecture
+@dataclass(frozen=True)
+class Arch:
+    """A decoder-only transformer's shape (research/cost.md §6 notation: L, d, n_h, n_kv, h_d,
+    d_ff, V, E, k). ``sliding_window`` caps the resident KV tokens of every layer."""
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    vocab: int
+    experts: int = 1
+    experts_per_token: int = 1
+    tied_embeddings: bool = False
+    sliding_window: int | None = None
+    max_context: int | None = None
+    source: str = "assumed"
+
+    # parameters ----------------------------------------------------------------------
+    @property
+    def attn_params_per_layer(self) -> int:
+        """Q and O: d·n_h·h_d each; K and V: d·n_kv·h_d each."""
+        d, hd = self.hidden, self.head_dim
+        return 2 * d * self.heads * hd + 2 * d * self.kv_heads * hd
+
+    @property
+    def expert_params(self) -> int:
+        """One expert's gated MLP: 3·d·d_ff."""
+        return 3 * self.hidden * self.ffn
+
+    @property
+    def dense_params_per_layer(self) -> int:
+        """Everything in a layer except the experts: attention, router (d·E when E>1), 2 norms."""
+        router = self.hidden * self.experts if self.experts > 1 else 0
+        return self.attn_params_per_layer + router + 2 * self.hidden
+
+    @property
+    def embedding_params(self) -> int:
+        """V·d per table; two tables (input embedding, LM head) unless tied."""
+        return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
+
+    @property
+    def layer_params(self) -> int:
+        return self.layers * (self.dense_params_per_layer + self.experts * self.expert_params) + self.hidden
+
+    @property
+    def params(self) -> int:
+        """N = L·(attn + router + norms + E·3·d·d_ff) + final norm + V·d·(2 − tied)."""
+        return self.layer_params + self.embedding_params
+
+    @property
+    def active_params(self) -> int:
+        """N_active: as ``params`` with k experts instead of E."""
+        return self.params - self.layers * (self.experts - self.experts_per_token) * self.expert_params
+
+    @property
+    def matmul_params_per_token(self) -> int:
+        """Parameters multiplied per token: active layer weights + the LM head (the input
+        embedding is a gather, not a matmul)."""
+        lm_head = self.vocab * self.hidden
+        return self.active_params - self.embedding_params + lm_head
+
+    # constructors ----------------------------------------------------------------------
+    @classmethod
+    def from_hf_config(cls, config: dict | str | Path, name: str | None = None) -> "Arch":
+        """From a Hugging Face ``config.json`` (path or dict)."""
+        src = "published (HF config)"
+        if not isinstance(config, dict):
+            src = f"published ({config})"
+            config = json.loads(Path(config).read_text(encoding="utf-8"))
+        c = config
+        heads = int(c["num_attention_heads"])
+        return cls(
+            name=name or c.get("_name_or_path") or c.get("model_type", "model"),
+            layers=int(c["num_hidden_layers"]), hidden=int(c["hidden_size"]), heads=heads,
+            kv_heads=int(c.get("num_key_value_heads") or heads),
+            head_dim=int(c.get("head_dim") or c["hidden_size"] // heads),
+            ffn=int(c["intermediate_size"]), vocab=int(c["vocab_size"]),
+            experts=int(c.get("num_local_experts") or 1), experts_per_token=int(c.get("num_experts_per_tok") or 1),
+            tied_embeddings=bool(c.get("tie_word_embeddings", False)),
+            sliding_window=int(c["sliding_window"]) if c.get("sliding_window") else None,
+            max_context=c.get("max_position_embeddings"), source=src,
+        )
+
+    @classmethod
+    def from_catalog(cls, name: str, catalog=None) -> "Arch":
+        """From data/catalog/models.csv (contract item 5); unknown names raise CatalogError."""
+        if catalog is None:
+            from ..inputs.catalog import load_catalog
+
+            catalog = load_catalog()
+        row = catalog.model(name)
+
+        def num(key, default=None):
+            v = row.get(key)
+            return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
+
+        flag = num("verified", True)
+        verified = str(flag).strip().lower() in ("true", "1", "yes")
+        src = f"published ({num('source', 'catalog')}, as of {num('as_of', '?')})" + ("" if verified else " ⚠ unverified")
+        tied = str(num("tied_embeddings", False)).strip().lower() in ("true", "1", "yes")
+        sw = num("sliding_window")
+        return cls(
+            name=str(row.get("name", name)), layers=int(num("layers")), hidden=int(num("hidden")),
+            heads=int(num("heads")), kv_heads=int(num("kv_heads")), head_dim=int(num("head_dim")),
+            ffn=int(num("ffn")), vocab=int(num("vocab")), experts=int(num("experts", 1) or 1),
+            experts_per_token=int(num("experts_per_token", 1) or 1), tied_embeddings=tied,
+            sliding_window=int(sw) if sw else None,
+            max_context=int(num("max_context")) if num("max_context") else None, source=src,
+        )
+
+
+# ----------------------------------------------------------------------------- hardware
+@dataclass(frozen=True)
+class Hardware:
+    """One accelerator (or a CPU, see :mod:`workbench.project.probe`): memory, bandwidth, peak compute
+    per dtype. ``link_gb_per_s`` is the per-direction interconnect used by tensor parallelism."""
+
+    name: str
+    mem_gib: float
+    mem_bw_gb_per_s: float
+    bf16_tflops: float
+    fp8_tflops: float | None = None
+    int8_tops: float | None = None
+    fp32_tflops: float | None = None
+    link_gb_per_s: float = 450.0  # NVLink 4 ≈ 900 GB/s bidirectional (assumed)
+    is_cpu: bool = False
+    source: str = "assumed"
+
+    def peak_flops_per_s(self, compute: str) -> float:
+        """Peak dense FLOP/s for a compute dtype; falls back to bf16 when the dtype has no
+        faster path (fp8 on A100, int8 without W8A8 kernels); fp32 on a GPU = bf16/2 (TF32).
+        A CPU has one figure (``fp32_tflops``) for everything."""
+        if self.is_cpu:
+            return (self.fp32_tflops or self.bf16_tflops) * 1e12
+        table = {"fp8": self.fp8_tflops, "int8": self.int8_tops, "bf16": self.bf16_tflops,
+                 "fp32": self.fp32_tflops or self.bf16_tflops / 2}
+        return (table.get(compute) or self.bf16_tflops) * 1e12
+
+    @classmethod
+    def from_catalog(cls, name: str, catalog=None) -> "Hardware":
+        """From data/catalog/gpus.csv (contract item 5)."""
+        if catalog is None:
+            from ..inputs.catalog import load_catalog
+
+            catalog = load_catalog()
+        row = catalog.gpu(name)
+
+        def num(key):
+            v = row.get(key)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                return None
+            return None if math.isnan(v) else v
+
+        verified = str(row.get("verified", True)).strip().lower() in ("true", "1", "yes")
+        src = f"published ({row.get('source', 'catalog')}, as of {row.get('as_of', '?')})" + (
+            "" if verified else " ⚠ unverified")
+        return cls(name=str(row.get("name", name)), mem_gib=num("mem_gib"), mem_bw_gb_per_s=num("mem_bw_tbps") * 1000,
+                   bf16_tflops=num("bf16_tflops"), fp8_tflops=num("fp8_tflops"), int8_tops=num("int8_tops"),
+                   source=src)
+
+
+# ----------------------------------------------------------------------------- efficiency, cell
+@dataclass(frozen=True)
+class Efficiency:
+    """Fractions of peak reached, and fixed costs: ``mbu`` (memory-bandwidth utilization),
+    ``mfu`` (FLOP utilization), ``step_overhead_s`` (per decode/prefill step: scheduling,
+    sampling, kernel launches). ``label`` says where they came from."""
+
+    mbu: float = 0.7
+    mfu: float = 0.5
+    step_overhead_s: float = 0.0
+    label: str = "uncalibrated"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One thing to project: a model on ``tp`` devices of a hardware at a quantization, served by
+    an engine that batches at most ``max_batch`` sequences (llama.cpp's server: 1; vLLM: 256)."""
+
+    arch: Arch
+    hardware: Hardware
+    quant: Quant = field(default_factory=lambda: QUANTS["bf16"])
+    kv_dtype: str = "bf16"
+    tp: int = 1
+    eff: Efficiency = field(default_factory=Efficiency)
+    max_batch: int = 256
+    mem_util: float = 0.9  # share of device memory the engine may use (vLLM gpu_memory_utilization)
+    batched_prefill: bool = False  # the B prompts of a batch prefilled in one pass (the bound), not one by one
+
+    def with_eff(self, eff: Efficiency) -> "Cell":
+        return replace(self, eff=eff)
+
+
+def make_cell(arch: Arch, hardware: Hardware, quantization: str = "bf16", **kw) -> Cell:
+    """A Cell with the quantization looked up by name."""
+    return Cell(arch=arch, hardware=hardware, quant=quant(quantization), **kw)
+
+
+# ----------------------------------------------------------------------------- memory
+def weight_bytes(arch: Arch, q: Quant | str) -> float:
+    """Resident weight bytes: layer params × bpw/8 + embedding tables × embedding bits/8."""
+    q = quant(q)
+    return arch.layer_params * q.bits_per_weight / 8 + arch.embedding_params * q.embedding_bits / 8
+
+
+def expected_experts(experts: int, top_k: int, tokens: float) -> float:
+    """Distinct experts a batch of ``tokens`` touches per layer, routing uniform and independent:
+    E·(1 − (1 − k/E)^B). Dense models (E = 1): 1."""
+    if experts <= 1:
+        return 1.0
+    return experts * (1.0 - (1.0 - top_k / experts) ** max(tokens, 0.0))
+
+
+def weight_bytes_read(arch: Arch, q: Quant | str, tokens: float = 1) -> float:
+    """Weight bytes one forward step over ``tokens`` tokens streams from memory: dense layer
+    weights + the experts it touches (see :func:`expected_experts`) + the LM head (V·d). The
+    input embedding is a gather (negligible) unless tied, when it is the LM head."""
+    q = quant(q)
+    experts = expected_experts(arch.experts, arch.experts_per_token, tokens)
+    layer = arch.layers * (arch.dense_params_per_layer + experts * arch.expert_params) + arch.hidden
+    return layer * q.bits_per_weight / 8 + arch.vocab * arch.hidden * q.embedding_bits / 8
+
+
+def kv_bytes_per_token(arch: Arch, kv_dtype: str = "bf16") -> int:
+    """KV cache per token: 2 (K and V) · L · n_kv · h_d · bytes per element."""
+    return 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES[quant(kv_dtype).name if kv_dtype not in KV_BYTES else kv_dtype]
+
+
+def resident_tokens(arch: Arch, context_tokens: float) -> float:
+    """KV tokens kept per sequence: the context, capped at the sliding window when there is one."""
+    return min(context_tokens, arch.sliding_window) if arch.sliding_window else context_tokens
+
+
+def max_sequences(cell: Cell, context_tokens: float) -> int:
+    """Sequences of ``context_tokens`` whose KV fits beside the weights:
+    floor((mem·tp·mem_util − weights) / (KV bytes per token · resident tokens)), capped at
+    ``max_batch``; 0 when the weights alone do not fit."""
+    free = cell.hardware.mem_gib * GIB * cell.tp * cell.mem_util - weight_bytes(cell.arch, cell.quant)
+    per_seq = kv_bytes_per_token(cell.arch, cell.kv_dtype) * resident_tokens(cell.arch, context_tokens)
+    if free <= 0:
+        return 0
+    return int(min(cell.max_batch, free // max(per_seq, 1)))
+
+
+# ----------------------------------------------------------------------------- time
+def _tp_comm_s(cell: Cell, tokens: float) -> float:
+    """Tensor parallelism: 2 all-reduces per layer of tokens·d bf16 activations, ring cost
+    2·(tp−1)/tp · bytes / link bandwidth, plus ~10 µs latency each (assumed)."""
+    if cell.tp <= 1:
+        return 0.0
+    per = 2 * (cell.tp - 1) / cell.tp * tokens * cell.arch.hidden * 2 / (cell.hardware.link_gb_per_s * 1e9)
+    return 2 * cell.arch.layers * (per + 10e-6)
+
+
+def decode_flops_per_token(arch: Arch, context_tokens: float) -> float:
+    """2·N_matmul + 4·L·n_h·h_d·T_ctx (QKᵀ and AV over the resident context)."""
+    return 2 * arch.matmul_params_per_token + 4 * arch.layers * arch.heads * arch.head_dim * resident_tokens(
+        arch, context_tokens)
+
+
+def decode_step_s(cell: Cell, batch: int, context_tokens: float) -> float:
+    """One decode step for ``batch`` sequences at mean context ``context_tokens``:
+    max((W_read(B) + B·KV/token·T_res) / (BW·mbu), B·F_token / (FLOPS·mfu)) / tp-split
+    + all-reduces + step overhead."""
+    a, hw, e = cell.arch, cell.hardware, cell.eff
+    mem_bytes = weight_bytes_read(a, cell.quant, batch) + batch * kv_bytes_per_token(
+        a, cell.kv_dtype) * resident_tokens(a, context_tokens)
+    mem_s = mem_bytes / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
+    comp_s = batch * decode_flops_per_token(a, context_tokens) / cell.tp / (
+        hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
+    return max(mem_s, comp_s) + _tp_comm_s(cell, batch) + e.step_overhead_s
+
+
+def prefill_flops(arch: Arch, input_tokens: float) -> float:
+    """2·(N_matmul − V·d)·T + 2·V·d + 2·L·n_h·h_d·T²: every token goes through the layers, only
+    the last through the LM head (engines compute logits for sampled positions only); causal
+    attention is half of 4·L·n_h·h_d·T²."""
+    lm_head = arch.vocab * arch.hidden
+    return (2 * (arch.matmul_params_per_token - lm_head) * input_tokens + 2 * lm_head
+            + 2 * arch.layers * arch.heads * arch.head_dim * input_tokens ** 2)
+
+
+def prefill_s(cell: Cell, input_tokens: float, prompts: int = 1) -> float:
+    """Prefill of ``prompts`` prompts of ``input_tokens`` in one pass: max(prompts·FLOPs /
+    (FLOPS·mfu), W_read(prompts·T) / (BW·mbu)) / tp + all-reduces + step overhead. The weights
+    are read once per pass. Compute-bound beyond a few hundred tokens on a GPU."""
+    a, hw, e = cell.arch, cell.hardware, cell.eff
+    tokens = prompts * input_tokens
+    comp_s = prompts * prefill_flops(a, input_tokens) / cell.tp / (hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
+    mem_s = weight_bytes_read(a, cell.quant, tokens) / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
+    return max(comp_s, mem_s) + _tp_comm_s(cell, tokens) + e.step_overhead_s
+
+
+# ----------------------------------------------------------------------------- serving
+def serving_point(cell: Cell, input_tokens: float, output_tokens: float, concurrency: int) -> dict:
+    """Steady state of a closed loop of ``concurrency`` clients (no think time), each sending
+    prompts of ``input_tokens`` and reading ``output_tokens``.
+
+    The engine runs B = min(C, max_batch, fitting sequences) at once; a batch turns over
+    B requests in  cycle = B·prefill + (T_out − 1)·decode_step(B, T_in + T_out/2)
+    (the first token comes from the prefill; every prefill stalls the batch). With
+    ``cell.batched_prefill`` the B prompts are prefilled in one pass that reads the weights
+    once (what an upper bound must assume): cycle = prefill(B prompts) + (T_out − 1)·step. Then
+    requests/s = B / cycle, E2EL = C / (requests/s) (Little), TTFT = queue wait + prefill,
+    TPOT = (E2EL − TTFT) / (T_out − 1).
+    """
+    fit = max_sequences(cell, input_tokens + output_tokens)
+    batch = max(1, min(int(concurrency), cell.max_batch, fit or 1))
+    per_pass = batch if cell.batched_prefill else 1  # prompts prefilled together
+    t_pf = prefill_s(cell, input_tokens, per_pass)
+    t_step = decode_step_s(cell, batch, input_tokens + output_tokens / 2)
+    steps = max(output_tokens - 1, 0)
+    cycle_s = batch // per_pass * t_pf + steps * t_step
+    rps = batch / cycle_s
+    e2el_s = concurrency / rps
+    ttft_s = (e2el_s - cycle_s) + t_pf
+    tpot_s = (e2el_s - ttft_s) / steps if steps else 0.0
+    return {
+        "concurrency": int(concurrency), "batch": batch, "fits": fit,
+        "request_throughput": rps, "output_tokens_per_s": rps * output_tokens,
+        "total_tokens_per_s": rps * (input_tokens + output_tokens),
+        "ttft_ms": ttft_s * 1e3, "tpot_ms": tpot_s * 1e3, "e2el_ms": e2el_s * 1e3,
+        "decode_step_ms": t_step * 1e3, "prefill_ms": t_pf * 1e3,
+    }
+
+
+def throughput_latency_curve(cell: Cell, input_tokens: float, output_tokens: float,
+                             concurrencies=(1, 2, 4, 8, 16, 32, 64, 128, 256)):
+    """:func:`serving_point` for each concurrency, as a DataFrame with the projection's label
+    (columns as ``workbench.measure.metrics.summarize`` plus batch, provenance, label)."""
+    import pandas as pd
+
+    rows = [serving_point(cell, input_tokens, output_tokens, c) for c in concurrencies]
+    df = pd.DataFrame(rows)
+    df["provenance"] = "projected"
+    df["label"] = cell.eff.label
+    return df
+
+
+def capacity_point_at_slo(cell: Cell, input_tokens: float, output_tokens: float, slo: dict | None,
+                          max_concurrency: int = 1024) -> dict | None:
+    """The serving point with the highest request throughput whose TTFT, TPOT and E2EL are
+    within ``slo`` (keys ttft_ms, tpot_ms, e2el_ms; absent = no limit); None when even one
+    request at a time misses it. Concurrency is searched over 1, 2, 3, ... (latency grows
+    monotonically with concurrency in this model, so a binary search suffices)."""
+    slo = {k: v for k, v in (slo or {}).items() if v is not None and k in ("ttft_ms", "tpot_ms", "e2el_ms")}
+
+    def ok(c):
+        p = serving_point(cell, input_tokens, output_tokens, c)
+        return p if all(p[k] <= v for k, v in slo.items()) else None
+
+    if ok(1) is None:
+        return None
+    lo, hi = 1, max(1, max_concurrency)
+    if ok(hi):
+        lo = hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    best = ok(lo)
+    # beyond the batch cap, more concurrency only queues: the smallest C reaching the top rate
+    cap = min(lo, best["batch"])
+    point = ok(cap) or best
+    point["label"] = cell.eff.label
+    return point
+
+
+def capacity_at_slo(cell: Cell, input_tokens: float, output_tokens: float, slo: dict | None,
+                    max_concurrency: int = 1024) -> float:
+    """Requests/s one replica sustains with every request meeting ``slo`` (TTFT/TPOT/E2EL in
+    ms) — the same quantity cost.py takes from measured sweeps. 0.0 when the SLO cannot be met."""
+    p = capacity_point_at_slo(cell, input_tokens, output_tokens, slo, max_concurrency)
+    return 0.0 if p is None else p["request_throughput"]
