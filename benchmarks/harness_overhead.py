@@ -45,7 +45,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from workbench.serving.client import Client, Request
-from workbench.serving.engines import free_port
+from workbench.serving.processes import free_port
 
 BODY = {"messages": [{"role": "user", "content": "go"}]}
 CHUNKS = 256  # content chunks per response in the throughput phase (--chunks)
@@ -84,7 +84,7 @@ def _rates(chunks: int, wall_s: float, cpu_s: float) -> dict:
 async def _harness(base_url: str, concurrency: int, requests: int) -> dict:
     """The harness's measuring loop — closed-loop gate, streaming client, a REQUESTS row per
     request appended to a real run on disk — timed around one load point."""
-    from workbench.measure.harness import Sweep
+    from workbench.measure.sweep import Sweep
     from workbench.measure.loadgen import LoadPoint
     from workbench.results.store import RunWriter
 

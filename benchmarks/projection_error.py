@@ -40,10 +40,10 @@ def measure_local(target_name: str, *, concurrencies=(1, 2, 4, 8), prompt_words=
     """A minimal load sweep of a running local engine into the results store; its run_id."""
     from workbench.inputs.targets import get_target
     from workbench.results.store import RunWriter
-    from workbench.serving import engines
+    from workbench.serving import detached
     from workbench.serving.client import Request, run_requests
 
-    state = engines.detached_engine(target_name)
+    state = detached.detached_engine(target_name)
     if not state or not state.get("ready"):
         print(f"{target_name}: not running (`workbench engine start {target_name}`); skipped", file=sys.stderr)
         return None

@@ -40,10 +40,10 @@ def _add_engine(sub) -> None:
 
 
 def _run_engine(args) -> int:
-    from .serving import engines
+    from .serving import detached, engines
 
     if args.action == "start":
-        running = engines.detached_engine(args.target)
+        running = detached.detached_engine(args.target)
         if running:
             print(f"{args.target} already running at {running['base_url']} (pid {running['pid']})")
             return 0
@@ -52,16 +52,16 @@ def _run_engine(args) -> int:
               f"(pid {e.pid}, started in {e.start_s:.1f} s, log {e.log_path})")
         return 0
     if args.action == "stop":
-        names = [args.target] if args.target else [s["target"] for s in engines.engine_states()]
-        if args.target and not engines.stop_detached(args.target):
+        names = [args.target] if args.target else [s["target"] for s in detached.engine_states()]
+        if args.target and not detached.stop_detached(args.target):
             raise CliError(f"no engine recorded for {args.target!r}; `workbench engine status` lists them")
         for n in names if not args.target else []:
-            engines.stop_detached(n)
+            detached.stop_detached(n)
         print("stopped: " + (", ".join(names) if names else "(none running)"))
         return 0
     if args.action == "check":
         return _check_engines(args.targets or ["local-llamacpp", "local-vllm"])
-    states = engines.engine_states()
+    states = detached.engine_states()
     if not states:
         print("no engines started with `workbench engine start`")
     for s in states:

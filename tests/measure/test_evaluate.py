@@ -139,18 +139,18 @@ def test_retrieval_on_llamacpp_embeddings(results_root):
 
 @pytest.mark.engines
 def test_a_target_name_reuses_the_detached_engine(tmp_path, monkeypatch):
-    from workbench.serving import client, engines
+    from workbench.serving import client, detached, engines
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path))  # engine state of this test only
-    detached = engines.start_engine("local-llamacpp", detach=True)  # as `workbench engine start`
+    started = engines.start_engine("local-llamacpp", detach=True)  # as `workbench engine start`
     try:
         with engines.endpoint("local-llamacpp") as endpoint:  # how evaluate and measure resolve a name
             assert (endpoint.base_url, endpoint.detached, endpoint.pid, endpoint.target.name) == (
-                detached.base_url, True, detached.pid, "local-llamacpp")
-            assert endpoint.exited() is None and endpoint.log_path == detached.log_path
-        assert client.models_ready(detached.base_url, timeout=30) is not None  # left running
+                started.base_url, True, started.pid, "local-llamacpp")
+            assert endpoint.exited() is None and endpoint.log_path == started.log_path
+        assert client.models_ready(started.base_url, timeout=30) is not None  # left running
     finally:
-        assert engines.stop_detached("local-llamacpp")
+        assert detached.stop_detached("local-llamacpp")
 
 
 def test_interrupted_run_keeps_what_it_measured(results_root):

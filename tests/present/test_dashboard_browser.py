@@ -14,7 +14,7 @@ import pytest
 
 from workbench.paths import REPO_DIR
 from workbench.present import dashboard_serve
-from workbench.serving import engines
+from workbench.serving import processes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -41,7 +41,7 @@ def voila_url():
     pytest.importorskip("voila")
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "voila.log", "wb") as log:
-        proc, url = dashboard_serve.serve(port=engines.free_port(), log=log)
+        proc, url = dashboard_serve.serve(port=processes.free_port(), log=log)
         try:
             yield url
         finally:

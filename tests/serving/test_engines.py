@@ -14,7 +14,7 @@ import time
 import pytest
 
 from workbench.inputs.targets import get_target
-from workbench.serving import client, engines
+from workbench.serving import client, engines, processes
 from workbench.serving.engines import EngineError
 
 pytestmark = pytest.mark.engines
@@ -41,7 +41,7 @@ def test_streamed_chat_completion_on_each_engine(fixture, request):
 
 
 def _alive(pid: int) -> bool:
-    return engines._pid_alive(pid)
+    return processes.pid_alive(pid)
 
 
 def _child_script(ending: str) -> str:
@@ -82,7 +82,7 @@ def test_busy_port_gives_another_port():
         s.bind(("127.0.0.1", 0))
         s.listen()
         busy = s.getsockname()[1]
-        assert engines.free_port(busy) != busy
+        assert processes.free_port(busy) != busy
         with engines.running("local-llamacpp", port=busy) as e:
             assert e.port != busy and client.models_ready(e.base_url)
 

@@ -37,11 +37,11 @@ def _scan(paths, needles: list[str]) -> list[str]:
 
 
 def _engine_log(engine) -> Path | None:
-    from workbench.serving import engines
+    from workbench.serving import detached
 
     if engine.log_path:
         return Path(engine.log_path)
-    state = engines.detached_engine(engine.target.name) or {}
+    state = detached.detached_engine(engine.target.name) or {}
     return Path(state["log"]) if state.get("log") else None
 
 

@@ -320,20 +320,17 @@ def api_option(price: Mapping[str, Any], *, input_tokens: float, output_tokens: 
                   provenance={"usd_per_token": _price_label(price), "tokens": tokens_provenance})
 
 
-def self_hosted_option(instance: Mapping[str, Any], *, capacity_rps: float,
-                       capacity_provenance: str, name: str | None = None, peak_factor: float = 1.0,
-                       min_replicas: int = 1, fixed_usd_per_month: float = 0.0,
-                       variable_usd_per_request: float = 0.0,
-                       tokens_per_request: float | None = None) -> Option:
+def self_hosted_option(instance: Mapping[str, Any], *, capacity_rps: float, capacity_provenance: str,
+                       name: str | None = None, **fields: Any) -> Option:
     """A self-hosted option from a catalog instance row (``Catalog.instance(...)``) and the
     capacity one replica sustains at the SLO, with where that capacity came from
-    (e.g. "measured (run ...)", "projected (calibrated on 3 runs, median error 12%)")."""
+    (e.g. "measured (run ...)", "projected (calibrated on 3 runs, median error 12%)").
+    ``fields``: other :class:`Option` fields (peak_factor, min_replicas, fixed_usd_per_month,
+    variable_usd_per_request, tokens_per_request)."""
     what = f"instance {instance.get('instance')!r} ({instance.get('pricing')})"
     return Option(
         name=name or f"{instance.get('instance')} ({instance.get('pricing')})", kind="self-hosted",
-        capacity_rps=capacity_rps, usd_per_hour=_price(instance, "usd_per_hour", what),
-        peak_factor=peak_factor, min_replicas=min_replicas, fixed_usd_per_month=fixed_usd_per_month,
-        variable_usd_per_request=variable_usd_per_request, tokens_per_request=tokens_per_request,
+        capacity_rps=capacity_rps, usd_per_hour=_price(instance, "usd_per_hour", what), **fields,
         provenance={"capacity_rps": capacity_provenance, "usd_per_hour": _price_label(instance)})
 
 

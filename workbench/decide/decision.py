@@ -218,11 +218,10 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
         q = quality.get(name)
         ok, reason = gate(quality=q, floor=floor, kind=kind, privacy=workload.privacy,
                           latency_ok=lat_ok, latency_note=lat_note)
-        usd, reps, prov = at_volume[name]
-        rows.append(_row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, workload.privacy, prov))
+        rows.append(_row(name, kind, (ok, reason, lat_ok), at_volume[name], q, volume, workload.privacy))
     route = None
     if route_fraction:
-        routed = _routed_row(workload, options, rows, curves, volumes, volume, float(route_fraction), floor)
+        routed = _routed_row(workload, options, rows, volumes, volume, float(route_fraction), floor)
         if routed is not None:
             row, rcurve, route = routed
             rows.append(row)
@@ -274,7 +273,11 @@ def _usd_by_option(curves, names: Sequence[str]) -> dict:
             for n in names}
 
 
-def _row(name, kind, ok, reason, usd, volume, reps, q, lat_ok, privacy, prov) -> dict:
+def _row(name: str, kind: str, gates: tuple, priced: tuple, q, volume: float, privacy: str) -> dict:
+    """One row of the decision table: ``gates`` = (feasible, reason, latency_ok), ``priced`` =
+    (usd_per_month, replicas, provenance) at ``volume``."""
+    ok, reason, lat_ok = gates
+    usd, reps, prov = priced
     return {
         "option": name, "kind": kind, "feasible": bool(ok), "reason": reason,
         "usd_per_month": usd, "usd_per_request": usd / volume if volume else float("nan"),
@@ -299,7 +302,7 @@ def route_pair(rows: Sequence[Mapping]) -> tuple[Mapping, Mapping] | None:
     return min(apis, key=lambda r: r["usd_per_month"]), min(selfs, key=lambda r: r["usd_per_month"])
 
 
-def _routed_row(workload, options, rows, curves, volumes, volume, f, floor):
+def _routed_row(workload, options, rows, volumes, volume, f, floor):
     """The routed mix of the cheapest quality-feasible API and the cheapest latency-feasible
     self-hosted option (none for internal-only workloads)."""
     if workload.privacy == "internal-only":
@@ -322,8 +325,8 @@ def _routed_row(workload, options, rows, curves, volumes, volume, f, floor):
                         source=f"mix of {a['quality_provenance']} and {s['quality_provenance']}",
                         metric=workload.primary_metric)
     ok, reason = gate(quality=q, floor=floor, kind="routed", privacy=workload.privacy, latency_ok=True)
-    return (_row(name, "routed", ok, reason, usd, volume, reps, q, True, workload.privacy,
-                 rc.provenance.iloc[0]), rc, (a["option"], s["option"], f))
+    return (_row(name, "routed", (ok, reason, True), (usd, reps, rc.provenance.iloc[0]), q, volume,
+                 workload.privacy), rc, (a["option"], s["option"], f))
 
 
 # ----------------------------------------------------------------------------- portfolio

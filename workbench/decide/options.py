@@ -209,7 +209,7 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
         out.sources[opt.name] = {"targets": [], "models": [model], "proxy": model}
     _measured_options(workload, results, catalog, pricing, out)
     if workload.task != "retrieval":  # the roofline projects generation, not embedding
-        _projected_options(workload, catalog, pricing, candidates, instances, n_in, n_out, fits, out)
+        _projected_options(workload, catalog, pricing, candidates, instances, fits, out)
     return out
 
 
@@ -238,7 +238,7 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
         how = "its own prompt/output lengths"
         if run.get("weights") == "random weights":
             how += f", random weights on {run.engine} (speed and memory real, quality from elsewhere)"
-        _add_measured(workload, catalog, pricing, out, target, run, cap, f"run {run.run_id}", how)
+        _add_measured(workload, out, run, cap, how, catalog, pricing)
     # targets with quality runs on this workload but no sweep: serial capacity from their latencies
     q = done[(done.kind == "quality") & ~done.target.isin(swept)]
     items = results.items[(results.items.workload == workload.name) & results.items.run_id.isin(q.run_id)]
@@ -249,13 +249,16 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
             continue
         limit = min([v for k, v in (workload.slo or {}).items() if k in ("e2el_ms", "ttft_ms")] or [float("inf")])
         cap = 0.0 if lat.quantile(0.9) > limit else 1000.0 / lat.mean()
-        _add_measured(workload, catalog, pricing, out, target, run, cap, f"quality run {run.run_id}",
-                      f"1 / mean latency of {len(lat)} requests at concurrency 1 — a lower bound")
+        _add_measured(workload, out, run, cap, f"1 / mean latency of {len(lat)} requests at concurrency 1 "
+                      "— a lower bound", catalog, pricing)
 
 
-def _add_measured(workload, catalog, pricing, out: Options, target, run, cap, where, how) -> None:
+def _add_measured(workload, out: Options, run, cap: float, how: str, catalog, pricing: str) -> None:
+    """The option of a measured ``run`` with capacity ``cap`` (requests/s) found ``how``, on the
+    instance it ran on; a note instead when it misses the SLO or has no price."""
     from ..cost import cost
 
+    target, where = run.target, f"{'quality run' if run.kind == 'quality' else 'run'} {run.run_id}"
     if cap <= 0:
         out.notes.append(f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency")
         return
@@ -298,11 +301,14 @@ def _instance_for(run, catalog, pricing: str):
     return None if not len(rows) else catalog.instance(rows.sort_values("usd_per_hour").iloc[0].instance, pricing=pricing)
 
 
-def _projected_options(workload, catalog, pricing, candidates, instances, n_in, n_out, fits, out: Options) -> None:
+def _projected_options(workload, catalog, pricing, candidates, instances, fits, out: Options) -> None:
+    """Each candidate open model on the catalog GPU instance cheapest at the expected volume,
+    capacity projected at the workload's SLO for its token shape (``out.tokens``)."""
     from ..cost import cost
     from ..project.calibrate import efficiency_for
     from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
 
+    n_in, n_out = out.tokens["input_tokens"], out.tokens["output_tokens"]
     volume = cost.requests_per_month(workload.daily_volume)
     inst = catalog.instances[(catalog.instances.gpu != "CPU") & (catalog.instances.pricing == pricing)]
     if instances is not None:

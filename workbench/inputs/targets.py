@@ -115,6 +115,39 @@ def _err(src: str, name: str | None, fld: str, problem: str) -> TargetError:
     return TargetError(f"{where}: field {fld!r}: {problem}")
 
 
+def _access(raw: dict, src: str, name: str, engine: str) -> tuple[str | None, str | None]:
+    """(base_url, api_key_env): an external target needs an http(s) URL and a managed one none;
+    the key is named by an environment variable, never given."""
+    base_url = raw.get("base_url")
+    if engine == "external":
+        if not isinstance(base_url, str) or not re.match(r"^https?://", base_url):
+            raise _err(src, name, "base_url", f"an external target needs an http(s) URL, got {base_url!r}")
+    elif base_url is not None:
+        raise _err(src, name, "base_url", "only external targets take a base_url; managed engines pick a free port")
+    key_env = raw.get("api_key_env")
+    if key_env is not None and (not isinstance(key_env, str) or not _ENV_NAME.match(key_env)):
+        raise _err(src, name, "api_key_env",
+                   "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself")
+    return base_url, key_env
+
+
+def _deployment(raw: dict, src: str, name: str) -> dict:
+    """The checked ``deployment`` mapping (fields of :class:`Deployment`)."""
+    dep_raw = raw.get("deployment") or {}
+    if not isinstance(dep_raw, dict):
+        raise _err(src, name, "deployment", "must be a mapping")
+    dep_fields = set(Deployment.__dataclass_fields__)
+    bad = sorted(set(dep_raw) - dep_fields)
+    if bad:
+        raise _err(src, name, f"deployment.{bad[0]}", f"unknown field; known: {', '.join(sorted(dep_fields))}")
+    if dep_raw.get("kind", "self-hosted") not in ("self-hosted", "api"):
+        raise _err(src, name, "deployment.kind", f"must be 'self-hosted' or 'api', got {dep_raw.get('kind')!r}")
+    count = dep_raw.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise _err(src, name, "deployment.count", f"must be a positive integer, got {count!r}")
+    return dep_raw
+
+
 def _parse_one(raw: Any, src: str, index: int) -> Target:
     if not isinstance(raw, dict):
         raise _err(src, None, f"targets[{index}]", f"expected a mapping, got {type(raw).__name__}")
@@ -132,19 +165,7 @@ def _parse_one(raw: Any, src: str, index: int) -> Target:
     model = raw.get("model")
     if not isinstance(model, str) or not model:
         raise _err(src, name, "model", "missing or not a string")
-    base_url = raw.get("base_url")
-    if engine == "external":
-        if not isinstance(base_url, str) or not re.match(r"^https?://", base_url):
-            raise _err(src, name, "base_url", f"an external target needs an http(s) URL, got {base_url!r}")
-    elif base_url is not None:
-        raise _err(src, name, "base_url", "only external targets take a base_url; managed engines pick a free port")
-    key_env = raw.get("api_key_env")
-    if key_env is not None:
-        if not isinstance(key_env, str) or not _ENV_NAME.match(key_env):
-            raise _err(
-                src, name, "api_key_env",
-                "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself",
-            )
+    base_url, key_env = _access(raw, src, name, engine)
     args = raw.get("engine_args") or []
     if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
         raise _err(src, name, "engine_args", "must be a list of command-line arguments")
@@ -157,18 +178,7 @@ def _parse_one(raw: Any, src: str, index: int) -> Target:
     retries = raw.get("retries", 0)
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
         raise _err(src, name, "retries", f"must be an integer from 0 to 10, got {retries!r}")
-    dep_raw = raw.get("deployment") or {}
-    if not isinstance(dep_raw, dict):
-        raise _err(src, name, "deployment", "must be a mapping")
-    dep_fields = set(Deployment.__dataclass_fields__)
-    bad = sorted(set(dep_raw) - dep_fields)
-    if bad:
-        raise _err(src, name, f"deployment.{bad[0]}", f"unknown field; known: {', '.join(sorted(dep_fields))}")
-    if dep_raw.get("kind", "self-hosted") not in ("self-hosted", "api"):
-        raise _err(src, name, "deployment.kind", f"must be 'self-hosted' or 'api', got {dep_raw.get('kind')!r}")
-    count = dep_raw.get("count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise _err(src, name, "deployment.count", f"must be a positive integer, got {count!r}")
+    dep_raw = _deployment(raw, src, name)
     return Target(
         name=name,
         engine=engine,

@@ -11,7 +11,7 @@ with on_response = score + persist → metrics + bootstrap CIs → run summary.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,10 @@ import numpy as np
 
 from ..errors import WorkbenchError
 from ..inputs.workloads import Workload, load_workload
-from ..results.schema import MAX_ERROR_RATE, run_status
+from ..results.schema import EXIT_CODES, MAX_ERROR_RATE, run_status
+from ..results.store import RunWriter, load
 from ..serving import engines
+from ..serving.client import run_requests
 from .loadgen import corpus_requests, workload_requests
 from .scorers import SCORERS, Scored, metrics
 from .stats import bootstrap_ci, compare_binary, paired_bootstrap
@@ -85,8 +87,6 @@ def _rank(query_vec, corpus_mat: np.ndarray, ids: list[str], top: int = RETRIEVA
 
 
 def _embed_corpus(wl: Workload, endpoint, concurrency: int) -> np.ndarray:
-    from ..serving.client import run_requests
-
     reqs = corpus_requests(wl)
     resps = run_requests(endpoint, reqs, concurrency=concurrency, progress=False)
     vecs = []
@@ -120,48 +120,75 @@ def evaluate(target, workload: str | Workload, limit: int | None = None, concurr
         return _evaluate(engine, wl, limit, concurrency, results_root, progress, seed, max_error_rate)
 
 
-def _evaluate(engine, wl: Workload, limit, concurrency, results_root, progress, seed, max_error_rate) -> EvalResult:
-    from ..results.store import RunWriter
-    from ..serving.client import run_requests
+@dataclass
+class _Answers:
+    """The items of one quality run as their answers arrive: an answered item is scored, an
+    errored one is counted (never scored). ``scored[i]`` is None until item i is answered."""
 
-    t = engine.target
-    items = wl.selected(limit, seed)
-    requests = workload_requests(wl, limit, seed)
-    scorer = SCORERS[wl.spec["scorer"]]
-    scored: list[Scored | None] = [None] * len(items)
-    extra = {} if t.strict or wl.task == "retrieval" else GREEDY_FIELDS.get(t.engine, {})
-    for r in requests:
-        r.body.update(extra)
-    params = {"limit": limit, "concurrency": concurrency, "seed": seed, "n_items": len(items),
+    wl: Workload
+    items: list[dict]
+    scored: list
+    errors: list = field(default_factory=list)
+
+    def record(self, i: int, r, text: str) -> dict:
+        """Score or count response ``r`` to item ``i``; its ITEMS row."""
+        item = self.items[i]
+        if r.ok:
+            self.scored[i] = SCORERS[self.wl.spec["scorer"]](item, text, self.wl.spec)
+        else:
+            self.errors.append(item["id"])
+        s = self.scored[i]
+        return {"workload": self.wl.name, "item_id": item["id"], "output": text if r.ok else None,
+                "parsed_ok": bool(r.ok and s.parsed_ok), "scores": s.scores if r.ok else {},
+                "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "latency_ms": r.e2el_ms,
+                "error": r.error or ""}
+
+    def summary(self, seed: int):
+        """(metrics table over the answered items, the run summary's fields)."""
+        answered = [i for i, s in enumerate(self.scored) if s is not None]
+        table = metrics_table(self.wl, [self.items[i] for i in answered], [self.scored[i] for i in answered],
+                              n_errors=len(self.errors), seed=seed)
+        fields = {"metrics": {r["metric"]: {k: r[k] for k in ("value", "ci_low", "ci_high", "n", "n_errors")}
+                              for r in table.to_dict("records")},
+                  "primary_metric": self.wl.primary_metric, "n_items": len(self.items),
+                  "n_answered": len(answered), "n_errors": len(self.errors)}
+        return table, fields
+
+
+def _run_params(wl: Workload, limit, concurrency: int, seed: int, n_items: int, extra: dict,
+                max_error_rate: float) -> dict:
+    params = {"limit": limit, "concurrency": concurrency, "seed": seed, "n_items": n_items,
               "max_tokens": wl.max_tokens, "temperature": 0, **extra, "scorer": wl.spec["scorer"],
               "max_error_rate": max_error_rate}
     if wl.task == "retrieval":
         params["pooling"] = "client-side mean of token vectors when the server returns one per token"
+    return params
+
+
+def _evaluate(engine, wl: Workload, limit, concurrency, results_root, progress, seed, max_error_rate) -> EvalResult:
+    t = engine.target
+    items = wl.selected(limit, seed)
+    answers = _Answers(wl, items, [None] * len(items))
+    requests = workload_requests(wl, limit, seed)
+    extra = {} if t.strict or wl.task == "retrieval" else GREEDY_FIELDS.get(t.engine, {})
+    for r in requests:
+        r.body.update(extra)
+    params = _run_params(wl, limit, concurrency, seed, len(answers.items), extra, max_error_rate)
     # embed the corpus first: a target without /v1/embeddings fails here, before a run exists
     corpus = _embed_corpus(wl, engine, concurrency) if wl.task == "retrieval" else None
     ids = [c["id"] for c in wl.corpus]
-    watch, errors = engines.EngineWatch(engine), []
+    watch = engines.EngineWatch(engine)
     with RunWriter(kind="quality", target=t.name, engine=t.engine, model=t.model, params=params,
-                   root=results_root, workload=wl.name, weights="real",
-                   engine_version=engine.version, dtype=t.deployment.dtype,
-                   deployment=asdict(t.deployment)) as run:
+                   root=results_root, workload=wl.name, weights="real", engine_version=engine.version,
+                   dtype=t.deployment.dtype, deployment=asdict(t.deployment)) as run:
 
         def on_response(i: int, r) -> None:
-            item = items[i]
             text = r.text
             if r.ok and corpus is not None:
                 text = json.dumps(_rank(r.embeddings[0], corpus, ids)) if r.embeddings else ""
-            if r.ok:
-                scored[i] = scorer(item, text, wl.spec)
-            else:
-                errors.append(item["id"])
+            run.append("items", answers.record(i, r, text))
+            if not r.ok:
                 watch.failed()
-            run.append("items", {
-                "workload": wl.name, "item_id": item["id"], "output": text if r.ok else None,
-                "parsed_ok": bool(r.ok and scored[i].parsed_ok), "scores": scored[i].scores if r.ok else {},
-                "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "latency_ms": r.e2el_ms,
-                "error": r.error or "",
-            })
 
         ended = "completed"
         try:
@@ -169,27 +196,21 @@ def _evaluate(engine, wl: Workload, limit, concurrency, results_root, progress, 
                          stream=False, stop=lambda: watch.died is not None)
         except KeyboardInterrupt:
             ended = "interrupted"
-        table, status, fields = _finish(run, wl, items, scored, errors, watch.final(), ended, max_error_rate, seed)
+        table, status, fields = _finish(run, answers, watch.final(), ended, max_error_rate, seed)
         if ended == "interrupted":
             raise KeyboardInterrupt
     return EvalResult(run.run_id, run.dir, table, wl.name, t.name, status, fields.get("error", ""))
 
 
-def _finish(run, wl: Workload, items, scored, errors, died, ended: str, max_error_rate: float, seed: int):
+def _finish(run, answers: _Answers, died, ended: str, max_error_rate: float, seed: int):
     """Metrics over the answered items and the run's status: "failed" when the engine died,
     else "degraded" above ``max_error_rate`` errored items, else ``ended``."""
-    answered = [i for i, s in enumerate(scored) if s is not None]
-    table = metrics_table(wl, [items[i] for i in answered], [scored[i] for i in answered],
-                          n_errors=len(errors), seed=seed)
-    fields = {"metrics": {r["metric"]: {k: r[k] for k in ("value", "ci_low", "ci_high", "n", "n_errors")}
-                          for r in table.to_dict("records")},
-              "primary_metric": wl.primary_metric, "n_items": len(items), "n_answered": len(answered),
-              "n_errors": len(errors)}
+    table, fields = answers.summary(seed)
     if died is not None:
         status = "failed"
         fields.update(engine_exit=died.as_record(), error=died.describe())
     else:
-        status = run_status(len(answered), len(errors), max_error_rate=max_error_rate, ended=ended)
+        status = run_status(fields["n_answered"], fields["n_errors"], max_error_rate=max_error_rate, ended=ended)
     run.finish(status, summary=fields)
     return table, status, fields
 
@@ -232,8 +253,6 @@ def rescore(wl: Workload, items_df) -> tuple[list[dict], list[Scored], int]:
 
 def run_metrics(run_id: str, results=None):
     """The metrics table (with bootstrap CIs) of a stored quality run, recomputed from its items."""
-    from ..results.store import load
-
     results = results if results is not None else load()
     meta, df = _run_items(run_id, results)
     wl = load_workload(meta["workload"])
@@ -247,8 +266,6 @@ def quality_table(results=None, *, workload: str | None = None):
     counts errors use it; others (interrupted, failed, or written before errors were counted)
     are recomputed from the items they kept."""
     import pandas as pd
-
-    from ..results.store import load
 
     results = results if results is not None else load()
     runs = results.runs[results.runs["kind"] == "quality"]
@@ -279,8 +296,6 @@ def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int 
     exact binomial below 25 discordant items — for 0/1 metrics, paired bootstrap otherwise),
     the test used, the discordant counts and n common items."""
     import pandas as pd
-
-    from ..results.store import load
 
     results = results if results is not None else load()
     meta_a, df_a = _run_items(run_a, results)
@@ -322,6 +337,8 @@ def add_cli_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="paired comparison of two runs")
     p.add_argument("--list", action="store_true", help="list the workloads")
+    p.add_argument("--max-error-rate", type=float, default=MAX_ERROR_RATE,
+                   help=f"a run with more errored items than this share is 'degraded' (default {MAX_ERROR_RATE})")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -346,7 +363,9 @@ def cli(args) -> int:
         if not args.target or not args.workload:
             raise EvalError("give --target and --workload (or --list, or --compare RUN_A RUN_B)")
         res = evaluate(args.target, args.workload, limit=args.limit, concurrency=args.concurrency,
-                       progress=not args.no_progress, seed=args.seed)
-        print(f"{res.workload} on {res.target}: run {res.run_id} ({res.run_dir})")
+                       progress=not args.no_progress, seed=args.seed, max_error_rate=args.max_error_rate)
+        print(f"{res.workload} on {res.target}: run {res.run_id} ({res.status}) -> {res.run_dir}")
         print(res.metrics.to_string(index=False))
-    return 0
+        if res.error:
+            print(f"note: {res.error}")
+    return EXIT_CODES.get(res.status, 1)

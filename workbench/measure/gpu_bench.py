@@ -330,7 +330,7 @@ def _first_request(base: str, model: str, log_path: Path) -> None:
     import urllib.error
     import urllib.request
 
-    from ..serving.engines import log_tail
+    from ..serving.processes import log_tail
 
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "t5 t6 t7"}],
                        "max_tokens": 2, "stream": False}).encode()
@@ -349,17 +349,21 @@ def _first_request(base: str, model: str, log_path: Path) -> None:
                             f"log {log_path}:\n" + log_tail(log_path, 30))
 
 
+SERVE_TIMEOUT_S = 600.0
+"""How long ``transformers serve`` may take to load a checkpoint and answer /health."""
+
+
 @contextlib.contextmanager
 def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_dir: str | Path,
-          cb_args: dict | None = None, extra_pythonpath: str | None = None, timeout_s: float = 600.0,
-          accelerator: str | None = None):
+          cb_args: dict | None = None, extra_pythonpath: str | None = None, accelerator: str | None = None):
     """Start ``transformers serve`` for ``checkpoint``, wait for /health, yield a
     :class:`workbench.serving.engines.Engine` whose target is external, strict (no vendor fields) and
     labelled engine "transformers"; stop the server and its process group on exit."""
     from importlib.metadata import version
 
     from ..inputs.targets import Deployment, Target
-    from ..serving.engines import Engine, die_with_parent, free_port, log_tail, stop_process_group
+    from ..serving.engines import Engine
+    from ..serving.processes import die_with_parent, free_port, log_tail, stop_process_group
 
     port = free_port()
     log_path = Path(work_dir) / f"serve-{name}.log"
@@ -375,8 +379,8 @@ def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_di
             if proc.poll() is not None:
                 raise GpuBenchError(f"transformers serve exited with {proc.returncode}; log {log_path}:\n"
                                     + log_tail(log_path, 30))
-            if time.perf_counter() - t0 > timeout_s:
-                raise GpuBenchError(f"transformers serve not ready after {timeout_s:g} s; log {log_path}:\n"
+            if time.perf_counter() - t0 > SERVE_TIMEOUT_S:
+                raise GpuBenchError(f"transformers serve not ready after {SERVE_TIMEOUT_S:g} s; log {log_path}:\n"
                                     + log_tail(log_path, 30))
             time.sleep(0.5)
         _first_request(base, str(checkpoint), log_path)

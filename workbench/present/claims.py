@@ -40,15 +40,21 @@ from ..results.schema import EVIDENCE_STATUSES
 GIB = 2**30
 
 
-def _row(claim, quantity, value, unit, cell: Cell | None = None, provenance="projected", source="", *,
-         claim_id="", key="", model=None, batch=None, workload=None, quantization=None):
-    """One number of a claim. ``claim_id``/``key`` and the dimensions (model, batch, workload,
-    quantization) identify it for :func:`verdicts`; ``quantity`` is its display name."""
+_IDS = {"claim_id": "", "key": "", "model": None, "batch": None, "workload": None, "quantization": None}
+"""What identifies a number of a claim for :func:`verdicts` (with these defaults)."""
+
+
+def _row(claim, quantity, value, unit, cell: Cell | None = None, *, provenance: str = "projected",
+         source: str = "", **ids) -> dict:
+    """One number of a claim (projected unless said). ``ids`` (claim_id, key and the dimensions model, batch,
+    workload, quantization: ``_IDS``) identify it for :func:`verdicts`; ``quantity`` is its
+    display name; ``source`` defaults to the roofline cell it was projected on."""
+    if set(ids) - set(_IDS):
+        raise TypeError(f"_row: unknown {sorted(set(ids) - set(_IDS))}")
     return {"claim": claim, "quantity": quantity, "value": value, "unit": unit, "provenance": provenance,
             "label": cell.eff.label if cell is not None else "", "source": source or (
                 f"roofline: {cell.arch.name} {cell.quant.name} on {cell.tp}× {cell.hardware.name}" if cell else ""),
-            "claim_id": claim_id, "key": key, "model": model, "batch": batch, "workload": workload,
-            "quantization": quantization}
+            **_IDS, **ids}
 
 
 def _smallest_tp(arch: Arch, hw: Hardware, quantization: str, eff: Efficiency, context_tokens: int,
@@ -139,17 +145,19 @@ def mistral_a10g_usd_per_request(workloads=None, *, instance: str = "g5.xlarge",
 
 
 def four_bit_vs_sixteen_bit(model: str = "Mistral-7B", hardware: str = "A10G", *, four_bit: str = "awq",
-                            input_tokens: int = 1000, output_tokens: int = 200, slo: dict | None = None,
+                            tokens: tuple[int, int] = (1000, 200), slo: dict | None = None,
                             instance: str | None = "g5.xlarge", eff: Efficiency | None = None,
                             catalog=None) -> list[dict]:
-    """bf16 vs 4-bit weights of one model on one GPU: weight memory (GiB), sequences that fit,
-    decode tokens/s at batch 1, capacity (requests/s) at ``slo`` (default TPOT ≤ 50 ms) and,
-    with an instance price, USD per 1M output tokens at that capacity."""
+    """bf16 vs 4-bit weights of one model on one GPU, for requests of ``tokens`` = (input,
+    output) tokens: weight memory (GiB), sequences that fit, decode tokens/s at batch 1,
+    capacity (requests/s) at ``slo`` (default TPOT ≤ 50 ms) and, with an instance price, USD per
+    1M output tokens at that capacity."""
     from ..inputs.catalog import load_catalog
 
     catalog = catalog or load_catalog()
     arch = Arch.from_catalog(model, catalog)
     hw = Hardware.from_catalog(hardware, catalog)
+    input_tokens, output_tokens = tokens
     slo = slo or {"tpot_ms": 50}
     claim = f"4-bit vs 16-bit weights: {model} on {hardware}"
     usd_per_hour = float(catalog.instance(instance)["usd_per_hour"]) if instance else None
@@ -195,10 +203,11 @@ VERDICT_COLUMNS = ["claim", "scope", "ours", "value", "ci_low", "ci_high", "unit
 _LOWER_BIT = r"^\s*q[23]"  # dtype of a build below 4 bits (Q2_K, Q3_K_M, ...)
 
 
-def _v(claim_id, scope, ours, value, unit, verdict, why, provenance="", source="", ci_low=None, ci_high=None):
-    return {"claim": CLAIMS[claim_id], "scope": scope, "ours": ours, "value": value, "ci_low": ci_low,
-            "ci_high": ci_high, "unit": unit, "verdict": verdict, "why": why, "provenance": provenance,
-            "source": source}
+def _v(claim_id, scope, ours, value, unit, verdict, why, **evidence) -> dict:
+    """One verdict row (VERDICT_COLUMNS); ``evidence``: provenance, source, ci_low, ci_high."""
+    return {"claim": CLAIMS[claim_id], "scope": scope, "ours": ours, "value": value, "unit": unit,
+            "verdict": verdict, "why": why, "provenance": "", "source": "", "ci_low": None, "ci_high": None,
+            **evidence}
 
 
 _DIMS = ("model", "batch", "workload", "quantization", "label", "source")
@@ -233,7 +242,7 @@ def _speed_verdicts(table, speedup_min: float) -> list[dict]:
         out.append(_v("mixtral-speed", f"decode at batch {int(r['batch'])}", f"{r['value']:.2f}× tokens/s",
                       r["value"], "×", HOLDS if ok else FAILS,
                       f"{r['value']:.2f}× {'≥' if ok else '<'} {speedup_min:g}× ('~3×' read as at least "
-                      f"{speedup_min:g}×); {why}", prov, r["source"]))
+                      f"{speedup_min:g}×); {why}", provenance=prov, source=r["source"]))
     return out
 
 
@@ -253,7 +262,7 @@ def _cent_verdicts(table, usd_max: float) -> list[dict]:
             what = f"{usd * 100:.3g}¢ {'<' if usd < usd_max else '≥'} {usd_max * 100:g}¢ with the replica kept busy"
             ours = f"{usd * 100:.3g}¢ per request"
         out.append(_v("mistral-a10g-cost", f"{r['workload']}: USD per request at full load", ours, usd, "USD",
-                      verdict, f"{what}; {why}", prov, r["source"]))
+                      verdict, f"{what}; {why}", provenance=prov, source=r["source"]))
     return out
 
 
@@ -275,8 +284,8 @@ def _four_bit_verdicts(table) -> list[dict]:
         prov, why = _projected(lo)
         out.append(_v("four-bit", f"{what}: {lo['model']} {lo['quantization']} vs bf16",
                       f"{lo['value']:.3g} vs {b['value']:.3g} {unit} ({ratio:.2f}×)", ratio, "ratio",
-                      HOLDS if ratio < 1 else FAILS, f"4-bit is {ratio:.2f}× the bf16 {what}; {why}", prov,
-                      lo["source"]))
+                      HOLDS if ratio < 1 else FAILS, f"4-bit is {ratio:.2f}× the bf16 {what}; {why}",
+                      provenance=prov, source=lo["source"]))
     return out
 
 
@@ -372,8 +381,9 @@ def _quality_verdicts(results, claim_id: str, tolerance: float, seed: int) -> li
         if partial:
             why += f"; {', '.join(partial)} (common items only)"
         out.append(_v(claim_id, scope, f"{metric} {what} {c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]",
-                      float(c["diff"]), metric, verdict, why, "measured", f"runs {a['run_id']} vs {b['run_id']}",
-                      float(c["ci_low"]), float(c["ci_high"])))
+                      float(c["diff"]), metric, verdict, why, provenance="measured",
+                      source=f"runs {a['run_id']} vs {b['run_id']}", ci_low=float(c["ci_low"]),
+                      ci_high=float(c["ci_high"])))
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import DashboardError
 from ..paths import REPO_DIR
-from ..serving.engines import free_port
+from ..serving.processes import free_port
 
 NOTEBOOK = REPO_DIR / "notebooks" / "dashboard.ipynb"
 

@@ -28,6 +28,10 @@ RUN_STATUSES = ("running", "completed", "degraded", "interrupted", "failed")
 ``max_error_rate`` of its requests failed. ``interrupted``: stopped by Ctrl-C; what finished
 is kept. ``failed``: an exception, or the engine it measured died (``summary.engine_exit``)."""
 
+EXIT_CODES = {"completed": 0, "failed": 1, "degraded": 3, "interrupted": 130}
+"""The exit code of a command that made one run, by the run's status: a run that is not clean
+never exits 0."""
+
 EVIDENCE_STATUSES = ("completed", "interrupted")
 """The statuses of runs the decision may use as evidence: never a failed or degraded run."""
 

@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import WorkbenchError
+from ..hardware import host_facts
 from ..paths import REPO_DIR, default_results_dir
 from .schema import SCHEMA_VERSION, TABLES, check_frame
 
@@ -98,45 +99,23 @@ class RunWriter:
     ...     run.append("requests", {...})
     """
 
-    def __init__(
-        self,
-        *,
-        kind: str,
-        target: str,
-        engine: str,
-        model: str,
-        hardware: str | None = None,
-        params: dict | None = None,
-        root: str | Path | None = None,
-        host: dict | None = None,
-        deployment: dict | None = None,
-        **meta: Any,
-    ):
-        from ..hardware import host_facts
-
+    def __init__(self, *, kind: str, target: str, engine: str, model: str, params: dict | None = None,
+                 root: str | Path | None = None, **meta: Any):
+        """``meta``: other RUNS columns (hardware, host, deployment, dtype, workload, ...);
+        ``host`` defaults to this machine's facts and ``hardware`` to its accelerator or CPU."""
         self.root = Path(root) if root is not None else default_results_dir()
         self.run_id = new_run_id(kind, target)
         self.dir = self.root / self.run_id
         self.dir.mkdir(parents=True, exist_ok=False)
+        host = meta.pop("host", None)
         host = host if host is not None else host_facts()
+        hardware = meta.pop("hardware", None) or host.get("accelerator") or host.get("cpu_model") or "unknown"
         self.meta: dict[str, Any] = {
-            "run_id": self.run_id,
-            "schema_version": SCHEMA_VERSION,
-            "kind": kind,
-            "status": "running",
-            "provenance": "measured",
-            "target": target,
-            "engine": engine,
-            "model": model,
-            "hardware": hardware or host.get("accelerator") or host.get("cpu_model") or "unknown",
-            "started_at": _now_iso(),
-            "ended_at": None,
-            "workbench_version": __version__,
-            "git_commit": git_commit(),
-            "host": host,
-            "params": params or {},
-            "summary": None,
-            "deployment": deployment,
+            "run_id": self.run_id, "schema_version": SCHEMA_VERSION, "kind": kind, "status": "running",
+            "provenance": "measured", "target": target, "engine": engine, "model": model, "hardware": hardware,
+            "started_at": _now_iso(), "ended_at": None, "workbench_version": __version__,
+            "git_commit": git_commit(), "host": host, "params": params or {}, "summary": None,
+            "deployment": meta.pop("deployment", None),
         }
         self.meta.update(meta)
         assert_no_secrets(self.meta, "run metadata")

@@ -404,12 +404,12 @@ def _resolve(endpoint, model: str | None) -> tuple[str, str, str | None, bool, d
     return endpoint, model, None, False, {}
 
 
-def run_requests(endpoint, requests: list[Request], *, concurrency: int = 4,
-                 model: str | None = None, progress: bool = True,
-                 on_response: Callable[[int, Response], Any] | None = None,
-                 stream: bool = True, force_output_tokens: int | None = None,
-                 stop: Callable[[], bool] | None = None) -> list[Response | None]:
+def run_requests(endpoint, requests: list[Request], *, concurrency: int = 4, model: str | None = None,
+                 progress: bool = True, on_response: Callable[[int, Response], Any] | None = None,
+                 stop: Callable[[], bool] | None = None, stream: bool = True, **send_kw) -> list[Response | None]:
     """Send ``requests`` with at most ``concurrency`` in flight; results in input order.
+    ``stream`` and ``send_kw`` (``force_output_tokens``) go to :meth:`Client.send` (embeddings
+    never stream).
 
     ``endpoint``: an Engine (``workbench.serving.engines.endpoint`` resolves a target name or Target
     into one) or a URL ending in /v1. Starts nothing. ``on_response(i, response)`` is called as each finishes.
@@ -431,8 +431,7 @@ def run_requests(endpoint, requests: list[Request], *, concurrency: int = 4,
                 async with sem:
                     if stop is not None and stop():
                         return
-                    r = await client.send(req, stream=stream and req.endpoint != "embeddings",
-                                          force_output_tokens=force_output_tokens)
+                    r = await client.send(req, stream=stream and req.endpoint != "embeddings", **send_kw)
                 out[i] = r
                 if on_response is not None:
                     on_response(i, r)

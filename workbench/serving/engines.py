@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,17 @@ from ..errors import WorkbenchError
 from ..inputs.targets import Target, get_target
 from ..paths import cache_dir
 from .client import models_ready
+from .detached import detached_engine, engine_states, save_state
+from .processes import (
+    CPU_FEATURE_FLAGS,
+    SIGNAL_MEANING,
+    compiled_features,
+    die_with_parent,
+    free_port,
+    log_tail,
+    pid_alive,
+    stop_process_group,
+)
 
 DEFAULT_START_TIMEOUT_S = {"vllm": 300.0, "llamacpp": 60.0}
 _LIVE: "set[Engine]" = set()
@@ -45,30 +55,6 @@ class EngineError(WorkbenchError, RuntimeError):
 
 
 # ----------------------------------------------------------------------------- how an engine ended
-SIGNAL_MEANING = {
-    "SIGILL": "illegal instruction: the engine ran a CPU instruction this machine does not enable",
-    "SIGSEGV": "segmentation fault",
-    "SIGBUS": "bus error",
-    "SIGABRT": "aborted",
-    "SIGKILL": "killed (by a user, or by the kernel when memory ran out)",
-    "SIGTERM": "terminated by another process",
-}
-_FEATURE_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
-                  "amx_tile", "amx_int8", "amx_bf16")
-
-
-def compiled_features(log_text: str) -> list[str]:
-    """The CPU features an engine says it was compiled for: llama.cpp's ``system_info`` line
-    (``AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 ...``) or its ``CPU : SSE3 = 1 | ...`` line."""
-    import re
-
-    feats: list[str] = []
-    for line in log_text.splitlines():
-        if "AVX" in line and "= 1" in line:
-            feats += [m for m in re.findall(r"([A-Z][A-Z0-9_]+) = 1", line) if m not in feats]
-    return feats
-
-
 class EngineDied(EngineError):
     """An engine process that ended while it was being started or used; ``exit`` says how."""
 
@@ -111,7 +97,7 @@ class EngineExit:
         if self.signal != "SIGILL":
             return ""
         built = compiled_features(self.log_tail)
-        flags = sorted(f for f in _FEATURE_FLAGS if f in hardware.cpu_flags())
+        flags = sorted(f for f in CPU_FEATURE_FLAGS if f in hardware.cpu_flags())
         return (f"compiled for: {', '.join(built) or 'unknown'}; this CPU advertises: {', '.join(flags) or 'unknown'}. "
                 "Rebuild the engine portably: `make clean-venv setup` (the Makefile compiles llama.cpp "
                 "for the AVX2 baseline, without AMX or -march=native)")
@@ -126,25 +112,6 @@ class EngineExit:
         """What a run stores about it (``summary.engine_exit``)."""
         return {"target": self.target, "engine": self.engine, "pid": self.pid, "returncode": self.returncode,
                 "signal": self.signal, "how": self.how, "log_tail": self.log_tail[-4000:]}
-
-
-# ----------------------------------------------------------------------------- ports
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
-    """``preferred`` if it is free, else a port the kernel picks."""
-    if preferred and port_is_free(preferred, host):
-        return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- commands
@@ -197,15 +164,6 @@ def build_command(target: Target, port: int, host: str = "127.0.0.1") -> tuple[l
     return argv + list(target.engine_args), env
 
 
-def die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
 # ----------------------------------------------------------------------------- engine
 @dataclass(eq=False)
 class Engine:
@@ -240,7 +198,7 @@ class Engine:
             if code is None:
                 return None
         elif self.detached_pid is not None:
-            if _pid_alive(self.detached_pid):
+            if pid_alive(self.detached_pid):
                 return None
             code = None  # not this process's child: its exit code is not ours to read
         else:
@@ -276,58 +234,6 @@ class Engine:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def log_tail(path: Path | None, n: int = 40) -> str:
-    if not path or not Path(path).is_file():
-        return "(no log)"
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - 64_000))
-        lines = f.read().decode("utf-8", "replace").splitlines()
-    return "\n".join(lines[-n:])
-
-
-def _descendants(pid: int) -> list[int]:
-    try:
-        import psutil
-
-        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
-    except Exception:
-        return []
-
-
-def stop_process_group(pid: int, timeout_s: float = 20.0, popen: subprocess.Popen | None = None) -> None:
-    """SIGTERM the process group led by ``pid`` (and any descendant that left it), wait, then SIGKILL."""
-    stray = _descendants(pid)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        for c in stray:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(c, sig)
-        deadline = time.monotonic() + (timeout_s if sig == signal.SIGTERM else 5.0)
-        while time.monotonic() < deadline:
-            alive = _pid_alive(pid, popen) or any(_pid_alive(c) for c in stray)
-            if not alive:
-                return
-            time.sleep(0.1)
-
-
-def _pid_alive(pid: int, popen: subprocess.Popen | None = None) -> bool:
-    if popen is not None:
-        return popen.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 def _stop_all_live() -> None:
@@ -391,7 +297,7 @@ def start_engine(
         raise
     engine.start_s = round(time.perf_counter() - t0, 2)
     if detach:
-        _save_state(engine)
+        save_state(engine)
     return engine
 
 
@@ -527,54 +433,3 @@ def check(target: "str | Target", timeout_s: float | None = None) -> str:
         text = (reply.get("choices") or [{}])[0].get("message", {}).get("content", "")
         return (f"{e.target.name}: {e.version or e.target.engine} answered {text.strip()[:30]!r} "
                 f"in {time.perf_counter() - t0:.1f} s (started in {e.start_s:.0f} s)")
-
-
-# ----------------------------------------------------------------------------- detached state (CLI)
-def _state_dir() -> Path:
-    d = cache_dir() / "engines"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def _save_state(engine: Engine) -> None:
-    state = {**engine.info(), "port": engine.port, "log": str(engine.log_path), "started": time.time()}
-    (_state_dir() / f"{engine.target.name}.json").write_text(json.dumps(state, indent=1))
-
-
-def engine_states() -> list[dict]:
-    """Detached engines recorded by ``workbench engine start``, with whether each is alive."""
-    out = []
-    for f in sorted(_state_dir().glob("*.json")):
-        try:
-            s = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        s["alive"] = bool(s.get("pid")) and _pid_alive(int(s["pid"]))
-        s["ready"] = s["alive"] and models_ready(s["base_url"], timeout=1.0) is not None
-        out.append(s)
-    return out
-
-
-def detached_engine(name: str) -> dict | None:
-    """The state of a detached engine for target ``name`` that is alive and answering, else None.
-    A state file whose process is gone is removed."""
-    for s in engine_states():
-        if s["target"] != name:
-            continue
-        if not s["alive"]:
-            (_state_dir() / f"{name}.json").unlink(missing_ok=True)
-        elif s["ready"]:
-            return s
-    return None
-
-
-def stop_detached(name: str) -> bool:
-    """Stop a detached engine by target name; False when none was recorded."""
-    f = _state_dir() / f"{name}.json"
-    if not f.is_file():
-        return False
-    s = json.loads(f.read_text())
-    if s.get("pid") and _pid_alive(int(s["pid"])):
-        stop_process_group(int(s["pid"]))
-    f.unlink(missing_ok=True)
-    return True

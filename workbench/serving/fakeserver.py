@@ -32,10 +32,12 @@ import json
 import time
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from .appthread import AppThread, LoopbackService
 
 MODEL = "fake"
-STATE_KEY = None  # aiohttp AppKey, made on first use (aiohttp is imported lazily)
+STATE_KEY = web.AppKey("fake_state", "FakeState")
 
 
 @dataclass
@@ -98,8 +100,6 @@ def _chunk_bytes(endpoint: str, text: str | None, finish: str | None = None, usa
 
 
 async def _stream(request, state: FakeState, cfg: FakeConfig, endpoint: str, body: dict):
-    from aiohttp import web
-
     max_tokens = body.get("max_tokens")
     n = cfg.chunks
     if max_tokens is not None:
@@ -107,20 +107,7 @@ async def _stream(request, state: FakeState, cfg: FakeConfig, endpoint: str, bod
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
     write = resp.write
-    if cfg.role_chunk:
-        if endpoint == "chat":
-            role = {"id": "fake-1", "object": "chat.completion.chunk", "model": MODEL,
-                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
-            await write(b"data: " + json.dumps(role, separators=(",", ":")).encode() + b"\n\n")
-    if cfg.ttft_s:
-        await asyncio.sleep(cfg.ttft_s)
-    if endpoint == "chat" and cfg.reasoning_chunks:
-        think = {"id": "fake-1", "object": "chat.completion.chunk", "model": MODEL,
-                 "choices": [{"index": 0, "delta": {cfg.reasoning_key: " hmm"}, "finish_reason": None}]}
-        for _ in range(cfg.reasoning_chunks):
-            await write(b"data: " + json.dumps(think, separators=(",", ":")).encode() + b"\n\n")
-            if cfg.chunk_delay_s:
-                await asyncio.sleep(cfg.chunk_delay_s)
+    await _preamble(write, cfg, endpoint)
     plain = _chunk_bytes(endpoint, cfg.piece) + _chunk_bytes(endpoint, "") * cfg.empty_deltas
     clock = time.perf_counter
     sent = 0
@@ -146,19 +133,45 @@ async def _stream(request, state: FakeState, cfg: FakeConfig, endpoint: str, bod
             if len(batch) >= 64:
                 await write(b"".join(batch))
                 batch.clear()
-    usage = {"prompt_tokens": _prompt_tokens(body), "completion_tokens": n * cfg.tokens_per_chunk}
-    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    finish = "length" if max_tokens is not None and n * cfg.tokens_per_chunk >= int(max_tokens) else "stop"
-    include = bool((body.get("stream_options") or {}).get("include_usage"))
-    tail = _chunk_bytes(endpoint, None, finish, usage if cfg.usage == "finish" else None)
-    if cfg.usage == "final" and include:
-        tail += b"data: " + json.dumps({"id": "fake-1", "object": "chat.completion.chunk", "model": MODEL,
-                                        "choices": [], "usage": usage}).encode() + b"\n\n"
-    batch.append(tail + b"data: [DONE]\n\n")
+    batch.append(_tail(cfg, endpoint, body, n) + b"data: [DONE]\n\n")
     await write(b"".join(batch))
     state.chunks_sent += n
     await resp.write_eof()
     return resp
+
+
+def _event(payload: dict) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _preamble(write, cfg: FakeConfig, endpoint: str) -> None:
+    """What comes before the content: a role chunk, the time to first token, reasoning chunks."""
+    delta = {"id": "fake-1", "object": "chat.completion.chunk", "model": MODEL}
+    if cfg.role_chunk and endpoint == "chat":
+        await write(_event({**delta, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                  "finish_reason": None}]}))
+    if cfg.ttft_s:
+        await asyncio.sleep(cfg.ttft_s)
+    if endpoint == "chat" and cfg.reasoning_chunks:
+        think = _event({**delta, "choices": [{"index": 0, "delta": {cfg.reasoning_key: " hmm"}, "finish_reason": None}]})
+        for _ in range(cfg.reasoning_chunks):
+            await write(think)
+            if cfg.chunk_delay_s:
+                await asyncio.sleep(cfg.chunk_delay_s)
+
+
+def _tail(cfg: FakeConfig, endpoint: str, body: dict, n: int) -> bytes:
+    """The finish chunk after ``n`` content chunks, with usage on it or in a final chunk
+    (``cfg.usage``; the final one only when the request asked ``include_usage``)."""
+    max_tokens = body.get("max_tokens")
+    usage = {"prompt_tokens": _prompt_tokens(body), "completion_tokens": n * cfg.tokens_per_chunk}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    finish = "length" if max_tokens is not None and n * cfg.tokens_per_chunk >= int(max_tokens) else "stop"
+    tail = _chunk_bytes(endpoint, None, finish, usage if cfg.usage == "finish" else None)
+    if cfg.usage == "final" and (body.get("stream_options") or {}).get("include_usage"):
+        tail += b"data: " + json.dumps({"id": "fake-1", "object": "chat.completion.chunk", "model": MODEL,
+                                        "choices": [], "usage": usage}).encode() + b"\n\n"
+    return tail
 
 
 def _whole(cfg: FakeConfig, endpoint: str, body: dict) -> dict:
@@ -179,17 +192,14 @@ def _embedding(text: str, dim: int) -> list[float]:
     return [(h[i % len(h)] - 127.5) / 127.5 for i in range(dim)]
 
 
-def make_app(config: FakeConfig | None = None):
-    """The aiohttp application; ``app[STATE_KEY]`` is the FakeState (counters, config)."""
-    from aiohttp import web
+class _Handlers:
+    """The fake's endpoints over one FakeState (counters and the current config)."""
 
-    global STATE_KEY
-    if STATE_KEY is None:
-        STATE_KEY = web.AppKey("fake_state", FakeState)
+    def __init__(self, state: FakeState):
+        self.state = state
 
-    state = FakeState(config or FakeConfig())
-
-    async def completions(request):
+    async def completions(self, request):
+        state = self.state
         endpoint = "chat" if request.path.endswith("chat/completions") else "completions"
         body = await request.json()
         cfg = _cfg(state, body)
@@ -209,10 +219,10 @@ def make_app(config: FakeConfig | None = None):
         finally:
             state.running -= 1
 
-    async def embeddings(request):
+    async def embeddings(self, request):
         body = await request.json()
-        cfg = _cfg(state, body)
-        state.requests += 1
+        cfg = _cfg(self.state, body)
+        self.state.requests += 1
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
         data = [{"index": i, "object": "embedding", "embedding": _embedding(str(t), cfg.embedding_dim)}
@@ -221,37 +231,39 @@ def make_app(config: FakeConfig | None = None):
         return web.json_response({"object": "list", "data": data, "model": MODEL,
                                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
-    async def models(request):
+    async def models(self, request):
         return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
 
-    async def metrics(request):
-        labels = f'engine="0",model_name="{MODEL}"'
+    async def metrics(self, request):
+        labels, running = f'engine="0",model_name="{MODEL}"', self.state.running
         text = (
-            f"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{{labels}}} {state.running}.0\n"
+            f"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{{labels}}} {running}.0\n"
             f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{{{labels}}} 0.0\n"
-            f"# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{{{labels}}} {min(1.0, state.running / 64):.4f}\n"
+            f"# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{{{labels}}} {min(1.0, running / 64):.4f}\n"
             f"# TYPE vllm:num_preemptions_total counter\nvllm:num_preemptions_total{{{labels}}} 0.0\n"
         )
         return web.Response(text=text, content_type="text/plain")
 
-    async def get_config(request):
-        return web.json_response({**dataclasses.asdict(state.config), "requests": state.requests,
-                                  "running": state.running, "max_running": state.max_running,
-                                  "chunks_sent": state.chunks_sent})
+    async def get_config(self, request):
+        st = self.state
+        return web.json_response({**dataclasses.asdict(st.config), "requests": st.requests, "running": st.running,
+                                  "max_running": st.max_running, "chunks_sent": st.chunks_sent})
 
-    async def set_config(request):
-        state.config = dataclasses.replace(state.config, **(await request.json()))
-        return await get_config(request)
+    async def set_config(self, request):
+        self.state.config = dataclasses.replace(self.state.config, **(await request.json()))
+        return await self.get_config(request)
 
+
+def make_app(config: FakeConfig | None = None):
+    """The aiohttp application; ``app[STATE_KEY]`` is the FakeState (counters, config)."""
+    h = _Handlers(FakeState(config or FakeConfig()))
     app = web.Application()
-    app[STATE_KEY] = state
-    app.router.add_post("/v1/chat/completions", completions)
-    app.router.add_post("/v1/completions", completions)
-    app.router.add_post("/v1/embeddings", embeddings)
-    app.router.add_get("/v1/models", models)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/fake/config", get_config)
-    app.router.add_post("/fake/config", set_config)
+    app[STATE_KEY] = h.state
+    for path, handler in (("/v1/chat/completions", h.completions), ("/v1/completions", h.completions),
+                          ("/v1/embeddings", h.embeddings), ("/fake/config", h.set_config)):
+        app.router.add_post(path, handler)
+    for path, handler in (("/v1/models", h.models), ("/metrics", h.metrics), ("/fake/config", h.get_config)):
+        app.router.add_get(path, handler)
     return app
 
 
@@ -291,8 +303,6 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument(f"--{f.name.replace('_', '-')}", type=conv, default=f.default)
     args = vars(p.parse_args(argv))
     host, port = args.pop("host"), args.pop("port")
-    from aiohttp import web
-
     try:
         import uvloop  # optional: a faster event loop for the server process
 
