@@ -20,6 +20,13 @@ import argparse
 import contextlib
 import time
 
+from .inputs.targets import get_target, load_targets
+from .inputs.workloads import list_workloads, load_workload
+from .measure.evaluate import evaluate as run_evaluate
+from .measure.harness import measure as run_measure
+from .present import report
+from .present.report import parse_params
+from .serving import engines
 from .serving.engines import EngineDied
 
 LOCAL_TARGETS = ("local-vllm", "local-llamacpp")
@@ -90,8 +97,6 @@ def _notes(out) -> str:
 def _engine(stages: Stages, stack: contextlib.ExitStack, name: str):
     """A running Engine for ``name``: the one `workbench engine start` left, else started here
     (and stopped when the demo ends)."""
-    from .inputs.targets import get_target
-    from .serving import engines
 
     slow = START_NOTE.get(get_target(name).engine, "")
     return stages.run(f"engine {name}{slow}", lambda: stack.enter_context(engines.serving(name)))
@@ -100,8 +105,6 @@ def _engine(stages: Stages, stack: contextlib.ExitStack, name: str):
 def _quality_target(stages: Stages, stack: contextlib.ExitStack, name: str, engine, workload: str):
     """The engine to evaluate ``workload`` on: for an embedding (retrieval) workload, the
     target's embeddings variant ``<name>-embed`` when one is defined (None: skipped, said why)."""
-    from .inputs.targets import load_targets
-    from .inputs.workloads import load_workload
 
     if load_workload(workload).task != "retrieval":
         return engine
@@ -117,7 +120,6 @@ def run_demo(*, requests_per_point: int = 4, items_per_workload: int = 3, max_to
              report_params: dict | None = None) -> tuple[dict | None, Stages]:
     """Measure and evaluate the local targets briefly, then build the report. Returns
     (:func:`workbench.present.report.run_report`'s dict or None when it failed, the stages)."""
-    from .present import report
 
     if report_params:
         report.check_parameters(report.NOTEBOOKS_DIR / "decide.ipynb", report_params)
@@ -138,17 +140,12 @@ def run_demo(*, requests_per_point: int = 4, items_per_workload: int = 3, max_to
 
 
 def _measure(stages: Stages, name: str, e, requests_per_point: int, max_tokens: int) -> None:
-    from .measure.harness import measure as run_measure
-
     stages.run(f"measure {name} (concurrency 1 and 8, {requests_per_point} requests each)",
                lambda: run_measure(e, profile="concurrency=1,8", requests_per_point=requests_per_point,
                                    warmup=1, max_tokens=max_tokens, progress=False))
 
 
 def _evaluate(stages: Stages, stack: contextlib.ExitStack, live: dict, items_per_workload: int) -> None:
-    from .inputs.workloads import list_workloads
-    from .measure.evaluate import evaluate as run_evaluate
-
     for name, e in live.items():
         for w in list_workloads():
             target = _quality_target(stages, stack, name, e, w)
@@ -175,7 +172,6 @@ def add_cli_arguments(p: argparse.ArgumentParser) -> None:
 def cli(args) -> int:
     """Exit 0 when every stage ran (or was skipped for a missing part), 1 otherwise: an engine
     that died, a failed or degraded run, a report that did not build."""
-    from .present.report import parse_params
 
     _, stages = run_demo(requests_per_point=args.requests, items_per_workload=args.items,
                          max_tokens=args.max_tokens, targets=tuple(args.target or LOCAL_TARGETS),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .cost import CostError, Option, checked, monthly_cost_arrays
+from .envelope import meeting_pairs
 
 MAX_INTERVALS = 2_000_000
 
@@ -147,7 +148,6 @@ def _envelope_pairs(options: Sequence[Option], vmax: float) -> list[tuple[int, i
     the lower envelope of monthly cost over [0, vmax] (:func:`workbench.cost.envelope.meeting_pairs`
     over the linear pieces between all options' replica steps). All pairs when options x
     intervals exceeds ``MAX_ENVELOPE_CELLS``."""
-    from .envelope import meeting_pairs
 
     n = len(options)
     edges = np.unique(np.concatenate([[0.0, vmax], *(_breakpoints(o, vmax) for o in options)]))

@@ -20,8 +20,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cost import cost
 from ..errors import WorkbenchError
+from ..inputs.catalog import load_catalog
 from ..inputs.workloads import token_stats
+from ..measure.evaluate import answered, rescore
+from ..measure.metrics import summarize
+from ..measure.scorers import metrics
+from ..measure.stats import bootstrap_ci
+from ..project.calibrate import efficiency_for, hardware_for
+from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
 from ..results.schema import EVIDENCE_STATUSES, RunParams
 
 
@@ -102,9 +110,6 @@ def measured_quality(results, workload, *, targets=(), models=()) -> QualityEsti
     with a 95% bootstrap CI (workbench.measure.stats). The latest answer per item counts."""
     if results is None or not len(results.items):
         return None
-    from ..measure.evaluate import answered, rescore
-    from ..measure.scorers import metrics
-    from ..measure.stats import bootstrap_ci
 
     runs = results.runs
     sel = runs[(runs.target.isin(list(targets)) | runs.model.isin(list(models)))
@@ -187,8 +192,6 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
     configurations (capacity at the workload's SLO from the latest load sweep of each target;
     instance from the target's deployment), and projected ones (each candidate open model on
     the catalog GPU instance that is cheapest at the expected volume; ``instances`` restricts)."""
-    from ..cost import cost
-    from ..inputs.catalog import load_catalog
 
     catalog = catalog or load_catalog()
     tp = token_profile(workload, results)
@@ -214,9 +217,6 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
 
 
 def _measured_options(workload, results, catalog, pricing, out: Options) -> None:
-    from ..cost import cost
-    from ..measure import metrics
-
     if results is None or not len(results.runs):
         return
     out.notes.extend(left_out_runs(results, workload))
@@ -234,7 +234,7 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
         req = results.requests[results.requests.run_id == run.run_id]
         if not len(req):
             continue
-        cap = cost.capacity_from_sweep(metrics.summarize(req, workload.slo), workload.slo)
+        cap = cost.capacity_from_sweep(summarize(req, workload.slo), workload.slo)
         how = "its own prompt/output lengths"
         if run.get("weights") == "random weights":
             how += f", random weights on {run.engine} (speed and memory real, quality from elsewhere)"
@@ -256,7 +256,6 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
 def _add_measured(workload, out: Options, run, cap: float, how: str, catalog, pricing: str) -> None:
     """The option of a measured ``run`` with capacity ``cap`` (requests/s) found ``how``, on the
     instance it ran on; a note instead when it misses the SLO or has no price."""
-    from ..cost import cost
 
     target, where = run.target, f"{'quality run' if run.kind == 'quality' else 'run'} {run.run_id}"
     if cap <= 0:
@@ -283,7 +282,6 @@ def _ran_on(run) -> str:
 def _instance_for(run, catalog, pricing: str):
     """The catalog instance a measured run ran on: the instance its ``deployment`` names, else
     the cheapest with the run's GPU and count (read from the run and the catalog only)."""
-    from ..project.calibrate import hardware_for
 
     dep = run.get("deployment") if isinstance(run.get("deployment"), dict) else {}
     if dep.get("instance"):
@@ -304,9 +302,6 @@ def _instance_for(run, catalog, pricing: str):
 def _projected_options(workload, catalog, pricing, candidates, instances, fits, out: Options) -> None:
     """Each candidate open model on the catalog GPU instance cheapest at the expected volume,
     capacity projected at the workload's SLO for its token shape (``out.tokens``)."""
-    from ..cost import cost
-    from ..project.calibrate import efficiency_for
-    from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
 
     n_in, n_out = out.tokens["input_tokens"], out.tokens["output_tokens"]
     volume = cost.requests_per_month(workload.daily_volume)
@@ -349,7 +344,6 @@ def quality_estimates(workload, built: Options, *, results=None, catalog=None,
                       assume: float | None = None) -> dict[str, QualityEstimate]:
     """Quality per option: measured (re-scored stored outputs), else a published proxy from
     the catalog, else — only when ``assume`` is given — that value, labelled "assumed"."""
-    from ..inputs.catalog import load_catalog
 
     catalog = catalog or load_catalog()
     out = {}

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import WorkbenchError
+from ..inputs.catalog import load_catalog
+from ..inputs.targets import load_targets
+from ..inputs.workloads import list_workloads
+from ..measure.loadgen import parse_profile
 
 
 class ParameterError(WorkbenchError, ValueError):
@@ -66,14 +70,11 @@ def choice(*options: str) -> Callable:
 
 def _names(kind: str) -> list[str]:
     if kind == "workloads":
-        from ..inputs.workloads import list_workloads
 
         return list_workloads()
     if kind == "targets":
-        from ..inputs.targets import load_targets
 
         return list(load_targets())
-    from ..inputs.catalog import load_catalog
 
     return list(dict.fromkeys(load_catalog().apis.model))
 
@@ -116,8 +117,6 @@ def path(v) -> str | None:
 
 
 def profile(v) -> str | None:
-    from ..measure.loadgen import parse_profile
-
     try:
         parse_profile(v)
     except (WorkbenchError, TypeError, ValueError) as e:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import WorkbenchError
-from ..inputs.workloads import Workload, load_workload
+from ..inputs.workloads import Workload, list_workloads, load_workload
 from ..results.schema import EXIT_CODES, MAX_ERROR_RATE, run_status
 from ..results.store import RunWriter, load
 from ..serving import engines
@@ -345,7 +345,6 @@ def add_cli_arguments(p) -> None:
 def cli(args) -> int:
     import pandas as pd
 
-    from ..inputs.workloads import list_workloads
 
     with pd.option_context("display.width", 160, "display.max_columns", 20,
                            "display.float_format", "{:.4g}".format):

@@ -33,6 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbenchError
+from ..inputs.catalog import load_catalog
+from ..inputs.targets import Deployment, Target
+from ..project.roofline import Arch, weight_bytes
+from ..results.store import load
+from ..serving.engines import Engine
+from ..serving.processes import die_with_parent, free_port, log_tail, stop_process_group
+from .loadgen import synthetic_requests
 
 GIB = 2**30
 
@@ -71,7 +78,6 @@ def arch_spec(name: str, catalog=None) -> dict:
     if name == TINY_LLAMA["name"]:
         return dict(TINY_LLAMA)
     if catalog is None:
-        from ..inputs.catalog import load_catalog
 
         catalog = load_catalog()
     row = {k: _clean(v) for k, v in catalog.model(name).items()}
@@ -109,15 +115,12 @@ def hf_config(spec: dict, *, layers: int | None = None):
 
 def weight_gib(spec: dict, *, layers: int | None = None, dtype: str = "bf16") -> float:
     """Resident weight GiB of the spec (with ``layers`` layers): project.weight_bytes / 2^30."""
-    from ..project.roofline import weight_bytes
 
     arch = _arch(spec, layers)
     return weight_bytes(arch, dtype) / GIB
 
 
 def _arch(spec: dict, layers: int | None = None):
-    from ..project.roofline import Arch
-
     return Arch(name=spec["name"], layers=int(layers or spec["layers"]), hidden=int(spec["hidden"]),
                 heads=int(spec["heads"]), kv_heads=int(spec["kv_heads"]), head_dim=int(spec["head_dim"]),
                 ffn=int(spec["ffn"]), vocab=int(spec["vocab"]), experts=int(spec.get("experts") or 1),
@@ -330,7 +333,6 @@ def _first_request(base: str, model: str, log_path: Path) -> None:
     import urllib.error
     import urllib.request
 
-    from ..serving.processes import log_tail
 
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "t5 t6 t7"}],
                        "max_tokens": 2, "stream": False}).encode()
@@ -361,9 +363,6 @@ def serve(checkpoint: str | Path, *, name: str, device: str, dtype: str, work_di
     labelled engine "transformers"; stop the server and its process group on exit."""
     from importlib.metadata import version
 
-    from ..inputs.targets import Deployment, Target
-    from ..serving.engines import Engine
-    from ..serving.processes import die_with_parent, free_port, log_tail, stop_process_group
 
     port = free_port()
     log_path = Path(work_dir) / f"serve-{name}.log"
@@ -401,7 +400,6 @@ def harness_input_tokens(prompt_tokens: int) -> int:
     """The ``input_tokens`` to give :func:`workbench.measure.loadgen.synthetic_requests` so that its
     prompt is ``prompt_tokens`` tokens under :func:`synthetic_tokenizer` (one token per
     whitespace-separated word; the harness adds a short preamble and assumes BPE)."""
-    from .loadgen import synthetic_requests
 
     def words(n: int) -> int:
         return len(synthetic_requests(1, n)[0].body["messages"][0]["content"].split())
@@ -413,7 +411,6 @@ def length_note(run_dir: str | Path, output_tokens: int) -> str:
     """Whether every measured request of a run returned exactly ``output_tokens`` tokens
     (from the server's usage); the server cannot take ignore_eos, the checkpoint's
     generation config (eos_token_id = -1) fixes the length instead."""
-    from ..results.store import load
 
     req = load(run_dir).requests
     req = req[(req["phase"] == "measure") & req["ok"].astype(bool)]

@@ -24,6 +24,12 @@ from __future__ import annotations
 
 import math
 
+from ..cost.cost import usd_per_mtok_at_full_load
+from ..decide.options import token_profile
+from ..errors import WorkbenchError
+from ..inputs.catalog import load_catalog
+from ..inputs.workloads import list_workloads, load_workload
+from ..measure.evaluate import compare
 from ..project.roofline import (
     Arch,
     Cell,
@@ -36,6 +42,7 @@ from ..project.roofline import (
     weight_bytes,
 )
 from ..results.schema import EVIDENCE_STATUSES
+from ..results.store import load
 
 GIB = 2**30
 
@@ -95,10 +102,6 @@ def mixtral_vs_llama2_70b(hardware: str | Hardware = "H100-SXM", batches=(1, 8, 
 
 
 def _workload_profiles(workloads):
-    from ..decide.options import token_profile
-    from ..inputs.workloads import list_workloads, load_workload
-    from ..results.store import load
-
     out, results = [], load()
     for name in workloads or list_workloads():
         w = load_workload(name)
@@ -114,8 +117,6 @@ def mistral_a10g_usd_per_request(workloads=None, *, instance: str = "g5.xlarge",
     """Per workload: Mistral-7B on one A10G at the workload's token profile and SLO — the
     capacity (requests/s, :func:`~workbench.project.roofline.capacity_point_at_slo`) and USD per request
     with the replica kept busy: usd_per_hour / 3600 / capacity_rps."""
-    from ..cost.cost import usd_per_mtok_at_full_load
-    from ..inputs.catalog import load_catalog
 
     catalog = catalog or load_catalog()
     inst = catalog.instance(instance)
@@ -152,7 +153,6 @@ def four_bit_vs_sixteen_bit(model: str = "Mistral-7B", hardware: str = "A10G", *
     output) tokens: weight memory (GiB), sequences that fit, decode tokens/s at batch 1,
     capacity (requests/s) at ``slo`` (default TPOT ≤ 50 ms) and, with an instance price, USD per
     1M output tokens at that capacity."""
-    from ..inputs.catalog import load_catalog
 
     catalog = catalog or load_catalog()
     arch = Arch.from_catalog(model, catalog)
@@ -345,10 +345,6 @@ def _p_text(p: float, n_boot: int = 2000) -> str:
 
 
 def _quality_verdicts(results, claim_id: str, tolerance: float, seed: int) -> list[dict]:
-    from ..errors import WorkbenchError
-    from ..inputs.workloads import load_workload
-    from ..measure.evaluate import compare
-
     kind = "loss" if claim_id == "four-bit" else "parity"
     pairs = quality_pairs(results, claim_id)
     if not pairs:
@@ -401,7 +397,6 @@ def verdicts(table, results=None, *, speedup_min: float = 2.5, usd_per_request_m
     import pandas as pd
 
     if results is None:
-        from ..results.store import load
 
         results = load()
     rows = (_speed_verdicts(table, speedup_min) + _cent_verdicts(table, usd_per_request_max)

@@ -21,7 +21,9 @@ import time
 
 import numpy as np
 
+from ..decide.parameters import validate
 from ..errors import DashboardError, WorkbenchError
+from ..results.schema import METRICS
 from .dashboard_render import curve_arrays, esc, placement_html, provenance_html, summary_html
 from .whatif import (
     OVERRIDE,
@@ -134,7 +136,6 @@ class Dashboard:
     def _build_outputs(self, w) -> None:
         import plotly.graph_objects as go
 
-        from ..results.schema import METRICS
 
         # drawn as a plain Figure first, then wrapped: a FigureWidget sends later changes as
         # messages, which a front end that is not displaying it yet never receives
@@ -381,7 +382,6 @@ def build_dashboard(workload: str | None = None, *, volume_requests_per_month: f
     """Load the data once (unless given; ``load_kw`` go to :func:`load_data`) and return the
     dashboard; displaying it displays its widgets. The notebook's parameters are checked first
     (workbench.decide.parameters)."""
-    from ..decide.parameters import validate
 
     validate("dashboard", {"workload": workload, "volume_requests_per_month": volume_requests_per_month})
     return Dashboard(data or load_data(**load_kw), workload, volume_requests_per_month)

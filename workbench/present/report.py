@@ -20,8 +20,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..decide.parameters import validate
 from ..errors import WorkbenchError
 from ..paths import REPO_DIR
+from ..results.store import assert_no_secrets
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 RENDERER = "plotly_mimetype+notebook"
@@ -74,7 +76,6 @@ def check_parameters(notebook: str | Path, parameters: dict, *, allow_unknown: b
     define (unless ``allow_unknown``), a non-number (non-bool) for one whose default is a number
     (bool), a value outside what the parameter accepts (workbench.decide.parameters), and — first, so
     that no message repeats it — anything that looks like an API key."""
-    from ..results.store import assert_no_secrets
 
     assert_no_secrets(parameters, f"parameters of {Path(notebook).name} (keys come from api_key_env variables)")
     defaults = notebook_parameters(notebook)
@@ -92,7 +93,6 @@ def check_parameters(notebook: str | Path, parameters: dict, *, allow_unknown: b
                 and (isinstance(v, bool) or not isinstance(v, (int, float)))):
             raise ReportError(f"{notebook}: parameter {k!r}: must be {type(d).__name__} like its default "
                               f"{d!r}, got {v!r}")
-    from ..decide.parameters import validate
 
     validate(notebook, parameters)
 

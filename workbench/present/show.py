@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 
+from ..decide.parameters import validate_namespace
+from ..project import gpu_bound
 from ..results.schema import EVIDENCE_STATUSES, RunParams
+from . import figures
 from .report import RENDERER
 
 
@@ -23,7 +26,6 @@ def setup(notebook: str | None = None, namespace: dict | None = None) -> None:
     import plotly.io as pio
 
     if notebook is not None and namespace is not None:
-        from ..decide.parameters import validate_namespace
 
         validate_namespace(notebook, namespace)
     pio.renderers.default = os.environ.get("PLOTLY_RENDERER") or RENDERER
@@ -47,7 +49,6 @@ def decision(d) -> None:
     and win ranges (for the decide notebook)."""
     from IPython.display import Markdown, display
 
-    from . import figures
 
     display(Markdown(f"### {d.workload}\n\n**{d.summary()}**  \n"
                      f"Primary metric `{d.metric}`, floor {d.floor}; privacy: {d.privacy}."))
@@ -114,7 +115,6 @@ def _rebound(points: list[dict], run, params: RunParams) -> list[dict]:
     on the run's model config and GPU), so a stored bound from an older roofline never shows."""
     import pandas as pd
 
-    from ..project import gpu_bound
 
     host = run.host if isinstance(run.host, dict) else {}
     hw = gpu_bound.projection_hardware(host) if host.get("gpus") else None
@@ -131,7 +131,6 @@ def gpu(ctx) -> None:
     roofline calibrated on these runs (the fits the decisions used); one line when none are stored."""
     from IPython.display import Markdown, display
 
-    from . import figures
 
     df = gpu_measurements(ctx.results)
     if not len(df):

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cost import cost
+from ..decide import decision, pipeline
 from ..errors import DashboardError
+from ..inputs.workloads import load_workload
 
 VOLUME_POINTS = 200
 VOLUME_MIN_REQUESTS_PER_MONTH = 1e3
@@ -63,8 +65,6 @@ class DashboardData:
                                      "provenance": tokens["provenance"]}
 
     def _build(self, workload) -> tuple[list, dict, dict, list]:
-        from ..decide import pipeline
-
         built, quality = pipeline.price_workload(workload, self.inputs)
         return built.options, quality, built.tokens, built.notes
 
@@ -86,8 +86,6 @@ def load_data(workloads="all", *, results_paths=None, pricing: str = "on-demand"
     """Load workloads, catalog, results and the roofline calibration once
     (:func:`workbench.decide.pipeline.load_inputs`); each workload's options are built on first use.
     Parameters as in notebooks/decide.ipynb (the report)."""
-    from ..decide import pipeline
-    from ..inputs.workloads import load_workload
 
     names = pipeline.workload_names(workloads)
     if not names:
@@ -207,7 +205,6 @@ def evaluate(data: DashboardData, scenario: Scenario, volumes: np.ndarray | None
              inputs: tuple | None = None):
     """The decision for a scenario: :func:`workbench.decide.decision.decide` (the report's function)
     over the overridden options at the expected volume and over ``volumes`` (requests/month)."""
-    from ..decide import decision
 
     workload, options, quality = inputs or scenario_inputs(data, scenario)
     return decision.decide(workload, options, volume=scenario.volume_requests_per_month,
@@ -262,7 +259,6 @@ def at_volume(decision, options: list, volume: float):
 def _routed_at(table, options: list, usd: dict, route: tuple, volume: float):
     """``(usd_per_month, replicas)`` of the routed mix at ``volume``: API(f·V) + self((1−f)·V),
     as ``decide`` prices it; None if ``decide.route_pair`` would now pick another pair."""
-    from ..decide import decision
 
     rows = {r["option"]: r for r in table.to_dict("records")}
     pick = []

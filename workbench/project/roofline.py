@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import WorkbenchError
+from ..inputs.catalog import load_catalog
 
 GIB = 2**30
 
@@ -176,7 +177,6 @@ class Arch:
     def from_catalog(cls, name: str, catalog=None) -> "Arch":
         """From data/catalog/models.csv (contract item 5); unknown names raise CatalogError."""
         if catalog is None:
-            from ..inputs.catalog import load_catalog
 
             catalog = load_catalog()
         row = catalog.model(name)
@@ -231,7 +231,6 @@ class Hardware:
     def from_catalog(cls, name: str, catalog=None) -> "Hardware":
         """From data/catalog/gpus.csv (contract item 5)."""
         if catalog is None:
-            from ..inputs.catalog import load_catalog
 
             catalog = load_catalog()
         row = catalog.gpu(name)

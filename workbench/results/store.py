@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from .. import __version__
 from ..errors import WorkbenchError
 from ..hardware import host_facts
-from ..paths import REPO_DIR, default_results_dir
+from ..paths import REPO_DIR, default_results_dir, reference_results_dir
 from .schema import SCHEMA_VERSION, TABLES, check_frame
 
 ROW_TABLES = ("requests", "samples", "items")
@@ -221,7 +221,6 @@ class Results:
 def find_run_dirs(paths: Iterable[str | Path] | str | Path | None = None) -> list[Path]:
     """Run directories under the given roots (or the run directories themselves)."""
     if paths is None:
-        from ..paths import reference_results_dir
 
         paths = [reference_results_dir(), default_results_dir()]
     if isinstance(paths, (str, Path)):

@@ -44,6 +44,7 @@ from .processes import (
     pid_alive,
     stop_process_group,
 )
+from .smollm import resolve_model_path
 
 DEFAULT_START_TIMEOUT_S = {"vllm": 300.0, "llamacpp": 60.0}
 _LIVE: "set[Engine]" = set()
@@ -149,7 +150,6 @@ CPU_ONLY = {
 
 def build_command(target: Target, port: int, host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment that start ``target``'s engine on ``port``."""
-    from .smollm import resolve_model_path
 
     if target.engine not in LAUNCH:
         raise EngineError(f"target {target.name!r} is external: nothing to start")

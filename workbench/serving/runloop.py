@@ -15,12 +15,13 @@ import gc
 import threading
 from typing import Any
 
+from .stamping import KernelStampingLoop, kernel_stamps_available
+
 
 def loop_factory():
     """The event loop the harness runs on: on Linux, asyncio's selector loop with kernel receive
     timestamps (:class:`workbench.serving.stamping.KernelStampingLoop`: chunk times do not depend on
     how busy the loop is); elsewhere uvloop when installed, else None (asyncio's default)."""
-    from .stamping import KernelStampingLoop, kernel_stamps_available
 
     if kernel_stamps_available():
         return KernelStampingLoop
