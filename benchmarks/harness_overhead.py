@@ -20,7 +20,7 @@ Two measurements, both at ``--concurrency`` streams (default 256):
    requests) and later chunks, with the minimum (a negative error would mean a stamp earlier
    than the write: impossible for a correct clock); docs/metrics.md explains what the error is
    made of. The harness runs on its own event loop (Linux: kernel receive timestamps, see
-   workbench/stamping.py); the baselines run on uvloop, the fastest loop for a plain client.
+   workbench/serving/stamping.py); the baselines run on uvloop, the fastest loop for a plain client.
 
 The last line printed is exactly:
 ``harness_chunks_per_s=N baseline_chunks_per_s=B ratio=R p99_timestamp_error_ms=E concurrency=C``
@@ -157,7 +157,7 @@ async def _plain(base_url: str, concurrency: int, requests: int) -> dict:
 
 def run_loop(coro):
     """The harness's own way of running: ``workbench.serving.runloop.run_sync`` on its event loop (on
-    Linux asyncio's selector loop with kernel receive timestamps, see workbench/stamping.py)."""
+    Linux asyncio's selector loop with kernel receive timestamps, see workbench/serving/stamping.py)."""
     from workbench.serving.runloop import run_sync
 
     return run_sync(coro)

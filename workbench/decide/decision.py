@@ -1,7 +1,7 @@
 """Decide: for each workload, the cheapest option that meets its quality floor, latency SLO and
 privacy rule — and the volumes at which that answer flips.
 
-Pipeline (DESIGN.md "decide"): options (:func:`workbench.decide.options.build_options`, pricing from
+Pipeline (run by :mod:`workbench.decide.pipeline`): options (:func:`workbench.decide.options.build_options`, pricing from
 :mod:`workbench.cost.cost`) → quality per option (:func:`workbench.decide.options.quality_estimates`:
 measured items, else a published proxy from the catalog, else assumed — always labelled) →
 :func:`decide` (gates, cost at the expected volume, runner-up, savings, win ranges over volume,
@@ -16,7 +16,7 @@ The gates, per option (columns of :attr:`Decision.table`):
   assumed to meet the SLO unless a measurement says otherwise (``latency=`` argument);
 - privacy: a workload with privacy ``internal-only`` excludes external APIs.
 
-Routed mix (RouteLLM-style, research/cost.md §8): a fraction ``f`` of requests to an API, the
+Routed mix (as RouteLLM routes between a strong and a weak model): a fraction ``f`` of requests to an API, the
 rest self-hosted: cost/request = f·C_api + (1−f)·C_self, quality = f·q_api + (1−f)·q_self.
 Units: requests_per_month, usd_per_month, usd_per_request; quality in the metric's own scale.
 """

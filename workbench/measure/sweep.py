@@ -47,7 +47,7 @@ def retryable(resp: Response) -> bool:
 
 def response_row(resp: Response, *, request_id: int, phase: str, point: LoadPoint, request: Request,
                  scheduled_s: float, attempt: int = 0) -> dict:
-    """A REQUESTS row (workbench/schema.py) from a response."""
+    """A REQUESTS row (workbench/results/schema.py) from a response."""
     return {
         "request_id": request_id, "phase": phase, "load_point": point.label,
         "concurrency": point.concurrency, "request_rate": point.request_rate,

@@ -5,7 +5,7 @@ offline HTML (plotly.js inlined once, code cells hidden) under ``reports/``.
 ``measure.ipynb`` and ``evaluate.ipynb`` first) and prints the path of the HTML.
 
 Why the renderer matters: under papermill plotly's default renderer is ``plotly_mimetype``,
-which nbconvert drops silently (research/jupyter.md §2). The kernel gets
+which nbconvert drops silently (figures vanish from the HTML). The kernel gets
 ``PLOTLY_RENDERER=plotly_mimetype+notebook`` in its environment and every notebook's first cell
 calls :func:`workbench.present.show.setup`, so each figure carries both the MIME bundle
 (JupyterLab) and HTML with plotly.js inlined once (nbconvert, offline browsers).

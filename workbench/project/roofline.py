@@ -1,6 +1,6 @@
 """Roofline projection: what a model × hardware × quantization cell should do, without measuring it.
 
-Simple physics, after llm-analysis / LLM-Viewer (formulas in research/cost.md §6):
+Simple physics, after llm-analysis / LLM-Viewer (the formulas, worked: docs/projection.md):
 
 - a decode step reads the weights it touches and the KV cache of every sequence in the batch
   (memory term) and does ``2·N_active`` FLOPs per token plus attention (compute term); its time
@@ -89,7 +89,7 @@ def quant(name: str | Quant) -> Quant:
 # ----------------------------------------------------------------------------- architecture
 @dataclass(frozen=True)
 class Arch:
-    """A decoder-only transformer's shape (research/cost.md §6 notation: L, d, n_h, n_kv, h_d,
+    """A decoder-only transformer's shape (notation of llm-analysis: L, d, n_h, n_kv, h_d,
     d_ff, V, E, k). ``sliding_window`` caps the resident KV tokens of every layer."""
 
     name: str
