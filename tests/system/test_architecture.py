@@ -148,3 +148,57 @@ def test_functions_are_short_and_take_few_parameters():
         if (lines > MAX_FUNCTION_LINES or n > MAX_PARAMETERS) and name not in HOT_PATH:
             too_big.append(f"{name}: {lines} lines, {n} parameters")
     assert not too_big, "past ~60 lines or ~8 parameters (use a config object):\n" + "\n".join(too_big)
+
+
+def shape(package: Path = PACKAGE) -> dict:
+    """Figures of a package's shape: modules per folder, the longest import chain, modules in an
+    import cycle, imports inside functions (all, and of the package's own modules)."""
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, package
+    try:
+        g = _graph()
+        files = [p for p in package.rglob("*.py") if p.name != "__init__.py"]
+        folders = collections.Counter(str(p.parent.relative_to(package.parent)) for p in files)
+        depth: dict[str, list[str]] = {}
+
+        def longest(m: str, path: tuple) -> list[str]:
+            if m in path:
+                return []
+            if m not in depth:
+                depth[m] = [m] + max((longest(n, path + (m,)) for n in g.get(m, ()) if n in g), key=len, default=[])
+            return depth[m]
+
+        chain = max((longest(m, ()) for m in sorted(g)), key=len)
+        stages = [s for i, s in enumerate(map(_stage, chain)) if s and s not in map(_stage, chain[:i])]
+
+        in_cycle = {m for m in g if any(m in _reach(g, n) for n in g[m])}
+        inner = internal = 0
+        for path in package.rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+                for node in (n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))):
+                    inner += 1
+                    internal += isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("workbench"))
+        return {"modules": len(files), "modules_per_folder": dict(sorted(folders.items())),
+                "longest_import_chain": len(chain), "chain": " -> ".join(chain), "stages_on_it": stages,
+                "modules_in_a_cycle": sorted(in_cycle),
+                "imports_inside_functions": inner, "of_workbench_modules": internal}
+    finally:
+        PACKAGE = saved
+
+
+def _reach(g: dict, start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += list(g.get(m, ()))
+    return seen
+
+
+if __name__ == "__main__":  # python tests/system/test_architecture.py [path/to/workbench]
+    import json
+    import sys
+
+    print(json.dumps(shape(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else PACKAGE), indent=1))
