@@ -95,7 +95,7 @@ def test_roofline_bound_prefills_a_batch_in_one_pass():
 
 # ------------------------------------------------------------------ transformers pieces (CPU, small)
 def test_architectures_build_with_published_parameter_counts():
-    torch = pytest.importorskip("torch")
+    import torch
     from transformers import AutoModelForCausalLM
 
     published_b = {"Llama-3-8B": 8.03, "Mistral-7B": 7.24, "Qwen2-7B": 7.62, "Mixtral-8x7B": 46.70}
@@ -124,8 +124,8 @@ def test_saved_checkpoint_reloads_its_own_tokenizer_for_every_model_type(tmp_pat
     worker on the H100; and the server's qwen2 reply parser echoed the whole prompt as a first
     content chunk (TTFT 3 ms). The checkpoint must reload as the word-level tokenizer, and a reply
     parser built from it must stream generated text only."""
-    pytest.importorskip("torch")
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.cli.serving import utils as serving
 
     spec = {**gpu_bench.TINY_LLAMA, "name": f"tiny-{family}", "family": family}
     if family == "mixtral":
@@ -135,7 +135,6 @@ def test_saved_checkpoint_reloads_its_own_tokenizer_for_every_model_type(tmp_pat
     tok = AutoTokenizer.from_pretrained(out)
     assert tok("t5 t6 hello")["input_ids"] == [5, 6, 0]
     assert AutoModelForCausalLM.from_pretrained(out).config.model_type == family
-    serving = pytest.importorskip("transformers.cli.serving.utils")
     parser = serving.ResponseParser(serving.get_response_template(tok, model), prefix=tok.decode([5, 6, 7]))
     streamed = serving.response_events_to_chunks(parser.initial_events)
     for piece in ("t35", " t266"):

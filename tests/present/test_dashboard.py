@@ -15,9 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("ipywidgets")
-pytest.importorskip("plotly")
-
 from workbench import errors
 from workbench.cost import cost
 from workbench.decide.options import QualityEstimate

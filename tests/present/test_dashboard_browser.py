@@ -35,10 +35,7 @@ PLOT_STATE = """() => {
 
 @pytest.fixture(scope="module")
 def voila_url():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing: `make browser` (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api")
-    pytest.importorskip("voila")
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: `make browser` installs it (apt-get install -y chromium)"
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "voila.log", "wb") as log:
         proc, url = dashboard_serve.serve(port=processes.free_port(), log=log)

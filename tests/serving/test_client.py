@@ -145,8 +145,6 @@ def _lateness_with_a_blocked_loop(loop_factory, base_url) -> list[float]:
     return [(r.sent_s + t - w) * 1e3 for t, w in zip(r.chunk_times_s, written)]
 
 
-@pytest.mark.skipif(not __import__("workbench.serving.stamping").serving.stamping.kernel_stamps_available(),
-                    reason="kernel receive timestamps (SO_TIMESTAMPNS) are Linux only")
 def test_chunk_times_are_kernel_receive_times_however_long_the_loop_is_blocked(fake):
     from workbench.serving import stamping
     from workbench.serving.runloop import loop_factory
@@ -250,6 +248,10 @@ def test_run_requests_keeps_input_order_calls_back_and_works_inside_a_running_lo
 
 
 def test_model_is_discovered_from_models_endpoint(fake):
+    from workbench.serving.client import _resolve
+
+    assert _resolve(fake.base_url, None)[:2] == (fake.base_url, "fake")  # the id /v1/models lists
+    assert _resolve(fake.base_url, "mine")[1] == "mine"  # an explicit model is not asked for
     r = run_requests(fake.base_url, [CHAT], progress=False)[0]
     assert r.ok
 

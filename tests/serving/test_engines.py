@@ -100,7 +100,9 @@ def test_engine_that_fails_to_start_gives_log_tail_and_leaves_nothing(name):
 
 def test_missing_model_is_a_clear_error(tmp_path):
     bad = dataclasses.replace(get_target("local-llamacpp"), model_path=str(tmp_path / "nope.gguf"))
-    with pytest.raises(Exception, match="does not exist"):
+    from workbench.serving.smollm import ModelError
+
+    with pytest.raises(ModelError, match="does not exist"):
         engines.start_engine(bad)
 
 
@@ -138,11 +140,12 @@ def test_llamacpp_build_is_portable():
 
     import llama_cpp
 
-    if platform.machine() not in ("x86_64", "AMD64"):
-        pytest.skip(f"the AVX2 baseline is an x86-64 build rule; this is {platform.machine()}")
     line = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"],
                           capture_output=True, text=True, timeout=60).stdout
-    assert "AVX2 = 1" in line and "AVX512" not in line and "AMX" not in line, line
+    assert "AVX512" not in line and "AMX" not in line, line
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return  # the AVX2 baseline is an x86-64 rule: elsewhere, no x86 feature at all is the check above
+    assert "AVX2 = 1" in line, line
     lib = next((Path(llama_cpp.__file__).parent / "lib").glob("libggml-cpu.so*"))
     assert shutil.which("objdump"), "objdump (binutils) is needed to read the engine's instructions"
     asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(lib)], capture_output=True, text=True,
