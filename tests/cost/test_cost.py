@@ -150,6 +150,39 @@ SWEEP = pd.DataFrame({
 })
 
 
+def _sweep(p90_ttfts, errors=None):
+    return pd.DataFrame([
+        {"concurrency": c, "request_rate": math.inf, "completed": 10, "error_rate": (errors or {}).get(c, 0.0),
+         "p90_ttft_ms": t, "p90_tpot_ms": 10.0, "request_throughput": c * 1.5}
+        for c, t in zip([1, 2, 4, 8], p90_ttfts)
+    ])
+
+
+def test_capacity_stops_at_the_first_point_that_misses():
+    """p90 TTFT 100, 150, 300, 120 ms at concurrency 1, 2, 4, 8 (1.5 req/s per unit): with a
+    200 ms SLO the capacity is that of concurrency 2 (3.0 req/s). Concurrency 8 met the SLO
+    again (12.0 req/s), but 4 did not: a noisy sweep does not buy 4x the capacity."""
+    s = _sweep([100, 150, 300, 120])
+    assert cost.capacity_from_sweep(s, {"ttft_ms": 200}) == pytest.approx(3.0)
+    assert cost.capacity_from_sweep(s, {"ttft_ms": 1000}) == pytest.approx(12.0)
+    assert cost.capacity_from_sweep(s, {"ttft_ms": 50}) == 0.0
+    assert cost.capacity_from_sweep(s, {"tpot_ms": 5}) == 0.0
+    # the rows' order does not matter: the walk is by offered load
+    assert cost.capacity_from_sweep(s.iloc[::-1], {"ttft_ms": 200}) == pytest.approx(3.0)
+    # a point with more than 1 % failed requests misses; 1 % exactly meets
+    assert cost.capacity_from_sweep(_sweep([1, 1, 1, 1], errors={4: 0.1}), {"ttft_ms": 200}) == pytest.approx(3.0)
+    assert cost.capacity_from_sweep(_sweep([1, 1, 1, 1], errors={4: 0.01}), {"ttft_ms": 200}) == pytest.approx(12.0)
+    assert cost.capacity_from_sweep(_sweep([1, 1, 1, 1], errors={4: 0.0101}), {"ttft_ms": 200}) == pytest.approx(3.0)
+    # a point where nothing completed is no evidence of capacity
+    assert cost.capacity_from_sweep(_sweep([1, 1, 1, 1]).assign(completed=[10, 0, 10, 10]), {}) == pytest.approx(1.5)
+
+
+def test_capacity_on_a_rate_sweep_walks_by_rate():
+    s = pd.DataFrame([{"concurrency": 0, "request_rate": r, "completed": 5, "error_rate": 0.0,
+                       "p90_e2el_ms": e, "request_throughput": r * 0.9} for r, e in [(4.0, 900), (1.0, 100), (2.0, 200)]])
+    assert cost.capacity_from_sweep(s, {"e2el_ms": 250}) == pytest.approx(1.8)
+
+
 def test_capacity_from_sweep():
     assert cost.capacity_from_sweep(SWEEP, {"ttft_ms": 500, "tpot_ms": 50}) == 1.6
     assert cost.capacity_from_sweep(SWEEP, {"p99_ttft_ms": 500}) == 0.9
@@ -316,3 +349,19 @@ def test_monthly_cost_arrays_and_curves_equal_each_option_priced_alone():
             assert rows.replicas.isna().all() if o.kind == "api" else np.array_equal(rows.replicas, reps[i])
             per_req = cost.usd_per_request_at_volume(usd[i], vols)
             assert np.array_equal(rows.usd_per_request, per_req)
+
+
+def test_a_volume_that_is_a_whole_number_of_replicas_does_not_round_up():
+    """3 × 0.1 req/s × 2,628,000 s = 788,400 requests/month is exactly 3 replicas of 0.1 req/s,
+    but 788400 / 2628000 / 0.1 = 3.0000000000000004 in floating point: without the tolerance
+    it would buy a fourth replica. 7 × 1.2 req/s likewise."""
+    assert cost.replicas_needed(3 * 0.1 * cost.SECONDS_PER_MONTH, capacity_rps=0.1) == 3
+    assert cost.replicas_needed(7 * 1.2 * cost.SECONDS_PER_MONTH, capacity_rps=1.2) == 7
+    assert cost.replicas_needed(7 * 1.2 * cost.SECONDS_PER_MONTH * 1.0001, capacity_rps=1.2) == 8
+
+
+def test_cost_per_request_at_zero_volume():
+    """Nothing served: infinite per request when something is paid, 0 when nothing is (0/0)."""
+    assert cost.usd_per_request_at_volume(734.38, 0) == math.inf
+    assert cost.usd_per_request_at_volume(0.0, 0) == 0.0
+    assert list(cost.usd_per_request_at_volume([0.0, 10.0, 10.0], [0, 0, 5])) == [0.0, math.inf, 2.0]

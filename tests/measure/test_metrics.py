@@ -97,30 +97,27 @@ def test_summarize_excludes_warmup_and_survives_a_pandas_round_trip():
         assert col in s.columns
 
 
-def sweep(p90_ttfts, errors=None):
-    return pd.DataFrame([
-        {"concurrency": c, "request_rate": math.inf, "completed": 10, "error_rate": (errors or {}).get(c, 0.0),
-         "p90_ttft_ms": t, "p90_tpot_ms": 10.0, "request_throughput": c * 1.5}
-        for c, t in zip([1, 2, 4, 8], p90_ttfts)
-    ])
-
-
-def test_max_load_meeting_slo_stops_at_the_first_miss():
-    s = sweep([100, 150, 300, 120])
-    assert m.max_load_meeting_slo(s, {"ttft_ms": 200}) == 2  # 8 met it again, but 4 did not
-    assert m.max_load_meeting_slo(s, {"ttft_ms": 200}, load="request_throughput") == pytest.approx(3.0)
-    assert m.max_load_meeting_slo(s, {"ttft_ms": 1000}) == 8
-    assert m.max_load_meeting_slo(s, {"ttft_ms": 50}) is None
-    assert m.max_load_meeting_slo(s, {"tpot_ms": 5}) is None
-    assert m.max_load_meeting_slo(sweep([1, 1, 1, 1], errors={4: 0.1}), {"ttft_ms": 200}) == 2
-
-
-def test_max_load_meeting_slo_on_a_rate_sweep():
-    s = pd.DataFrame([{"concurrency": 0, "request_rate": r, "completed": 5, "error_rate": 0.0,
-                       "p90_e2el_ms": e} for r, e in [(4.0, 900), (1.0, 100), (2.0, 200)]])
-    assert m.max_load_meeting_slo(s, {"e2el_ms": 250}) == 2.0
-
-
 def test_joules_per_output_token():
     assert m.joules_per_output_token(300.0, 1000) == pytest.approx(0.3)
     assert m.joules_per_output_token(300.0, 0) is None
+
+
+def test_cases_that_tell_the_rules_apart():
+    """Each expected value worked by hand, on rows where the plausible wrong rule gives another:
+    - the window starts at the first send of any request (here a failure, sent at 0.0), not the
+      first completed one (0.1): 2 completed / (0.8 − 0.0) = 2.5 req/s, not 2 / 0.7;
+    - ITL pools every gap of every request (chunk-weighted, as vLLM): gaps 100, 400 | 200 →
+      mean 233.3, p50 200; per-request means would give (250 + 200) / 2 = 225;
+    - the send lag counts every request, the failed one too: lags 30, 0, 10 ms → p99 29.6
+      (numpy linear), not 9.9 over the completed ones."""
+    rows = [
+        {**row(0.0, [], None, ok=False), "scheduled_s": -0.03},  # failed, sent first, 30 ms late
+        {**row(0.1, [0.1, 0.2, 0.6], 4), "scheduled_s": 0.1},     # ends 0.7; gaps 100, 400
+        {**row(0.5, [0.1, 0.3], 2), "scheduled_s": 0.49},         # ends 0.8; gap 200; 10 ms late
+    ]
+    p = m.point_metrics(rows)
+    assert p["duration_s"] == pytest.approx(0.8)
+    assert p["request_throughput"] == pytest.approx(2 / 0.8)
+    assert p["mean_itl_ms"] == pytest.approx(700 / 3) and p["p50_itl_ms"] == pytest.approx(200)
+    assert p["p99_send_lag_ms"] == pytest.approx(10 + 0.98 * 20)
+    assert p["error_rate"] == pytest.approx(1 / 3)

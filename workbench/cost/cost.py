@@ -385,18 +385,28 @@ def monthly_cost_curves(options: Sequence[Option], volumes):
 # --- measured capacity -------------------------------------------------------------------
 
 _SLO_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2el_ms")
+CAPACITY_MAX_ERROR_RATE = 0.01
+"""A load point whose requests failed more often than this does not meet the SLO (a failed
+request is not a slow one, but a point that sheds load has not sustained it)."""
 
 
 def capacity_from_sweep(summary_df, slo: Mapping[str, float] | None, *, percentile: str = "p90",
-                        max_error_rate: float = 0.01) -> float:
-    """Requests/s one replica sustains within the SLO, from a measured load sweep.
+                        max_error_rate: float = CAPACITY_MAX_ERROR_RATE) -> float:
+    """Requests/s one replica sustains within the SLO, from a measured load sweep: THE capacity
+    rule of the workbench (the option builder, hence the report, the dashboard and the claims,
+    take it from here).
 
-    ``summary_df`` has one row per load point (``workbench.measure.metrics.summarize``:
-    request_throughput, {mean,p50,p90,p95,p99}_{ttft,tpot,itl,e2el}_ms, error_rate).
-    ``slo`` maps ``ttft_ms`` / ``tpot_ms`` / ``itl_ms`` / ``e2el_ms`` (read at ``percentile``)
-    or an explicit column such as ``p99_ttft_ms`` to a maximum in ms. A point meets the SLO
-    when every named column is <= its limit and error_rate <= ``max_error_rate``.
-    Returns the request_throughput of the highest-throughput point that meets it; 0.0 if none.
+    Walk the load points from the lightest offered load up (request rate for a rate sweep, else
+    concurrency) and stop at the first point that misses; the capacity is the achieved
+    ``request_throughput`` of the last point that met the SLO (0.0 when even the lightest
+    missed). A point meets it when every latency the ``slo`` names — ``ttft_ms`` / ``tpot_ms`` /
+    ``itl_ms`` / ``e2el_ms`` read at ``percentile``, or an explicit column such as
+    ``p99_ttft_ms`` — is within its limit (ms), at most ``max_error_rate`` of its requests
+    failed, and some completed. Why stop at the first miss: a noisy sweep must not buy capacity
+    it never sustained — a heavier point that met the SLO after a lighter one missed is luck,
+    and the replicas priced on it would miss the SLO at the load in between.
+
+    ``summary_df`` has one row per load point (``workbench.measure.metrics.summarize``).
     """
     if summary_df is None or len(summary_df) == 0:
         return 0.0
@@ -404,7 +414,7 @@ def capacity_from_sweep(summary_df, slo: Mapping[str, float] | None, *, percenti
     if "request_throughput" not in cols:
         raise CostError("capacity_from_sweep: summary has no 'request_throughput' column "
                         f"(columns: {', '.join(map(str, summary_df.columns))})")
-    ok = np.ones(len(summary_df), dtype=bool)
+    limits = {}
     for key, limit in (slo or {}).items():
         if limit is None:
             continue
@@ -412,10 +422,33 @@ def capacity_from_sweep(summary_df, slo: Mapping[str, float] | None, *, percenti
         if col not in cols:
             raise CostError(f"capacity_from_sweep: SLO {key!r} needs column {col!r}, which the "
                             f"summary lacks (columns: {', '.join(map(str, summary_df.columns))})")
-        lim = float(checked(limit, f"slo[{key!r}]"))
-        ok &= (summary_df[col].astype(float) <= lim).to_numpy()
-    if "error_rate" in cols:
-        ok &= (summary_df["error_rate"].astype(float).fillna(0.0) <= max_error_rate).to_numpy()
-    thr = summary_df["request_throughput"].astype(float).to_numpy()[ok]
-    thr = thr[np.isfinite(thr)]
-    return float(thr.max()) if len(thr) else 0.0
+        limits[col] = float(checked(limit, f"slo[{key!r}]"))
+    capacity = 0.0
+    for point in _by_offered_load(summary_df):
+        if not _meets(point, limits, max_error_rate):
+            break
+        capacity = float(point["request_throughput"])
+    return capacity
+
+
+def _by_offered_load(summary_df) -> list[dict]:
+    rows = summary_df.to_dict("records")
+    rates = [r.get("request_rate") for r in rows]
+    is_rate = any(isinstance(x, (int, float)) and math.isfinite(x) for x in rates if x is not None)
+    key = "request_rate" if is_rate else "concurrency"
+    if key not in summary_df.columns:
+        return rows
+    return sorted(rows, key=lambda r: r[key] if r.get(key) is not None and r[key] == r[key] else math.inf)
+
+
+def _meets(point: dict, limits: dict[str, float], max_error_rate: float) -> bool:
+    if "completed" in point and not (point["completed"] or 0):
+        return False
+    err = point.get("error_rate")
+    if err is not None and err == err and err > max_error_rate:
+        return False
+    thr = point["request_throughput"]
+    if thr is None or not math.isfinite(float(thr)):
+        return False
+    return all(point[col] is not None and point[col] == point[col] and point[col] <= lim
+               for col, lim in limits.items())
