@@ -85,3 +85,59 @@ def test_token_profile_assumed_and_measured():
     res = type("R", (), {"items": items, "runs": runs})()
     assert token_profile(wl, res, target="a")["prompt_tokens_mean"] == 115
     assert token_profile(wl, res, target="b")["provenance"] == "assumed"  # b never ran this workload
+
+
+def test_the_option_builder_takes_capacity_at_the_first_point_that_misses(tmp_path):
+    """A stored sweep of ticket-classification (TTFT SLO 1000 ms) whose TTFT is 100, 150, 1500
+    then 200 ms at concurrency 1, 2, 4, 8 (4 requests each, every one 1 s apart per worker):
+    the option's capacity is that of concurrency 2, not the 8 that met the SLO again by luck."""
+    from workbench.inputs.catalog import load_catalog
+    from workbench.inputs.workloads import load_workload
+    from workbench.measure.metrics import summarize
+    from workbench.results.store import RunWriter, load
+
+    with RunWriter(kind="load", target="noisy", engine="vllm", model="SmolLM2-135M-Instruct", hardware="CPU",
+                   root=tmp_path, host={}, params={},
+                   deployment={"kind": "self-hosted", "instance": "g5.xlarge", "count": 1}) as run:
+        rid = 0
+        for c, ttft_ms in ((1, 100.0), (2, 150.0), (4, 1500.0), (8, 200.0)):
+            for i in range(4):
+                sent = i // c * 1.0
+                run.append("requests", {"request_id": rid, "phase": "measure", "load_point": f"concurrency={c}",
+                                        "concurrency": c, "request_rate": float("inf"), "endpoint": "chat",
+                                        "scheduled_s": sent, "sent_s": sent,
+                                        "chunk_times_s": [ttft_ms / 1e3, ttft_ms / 1e3 + 0.3],
+                                        "ttft_ms": ttft_ms, "e2el_ms": ttft_ms + 300, "prompt_tokens": 50,
+                                        "output_tokens": 8, "token_source": "usage", "forced_length": False,
+                                        "http_status": 200, "error": "", "ok": True})
+                rid += 1
+    results = load([tmp_path])
+    per_point = summarize(results.requests, {"ttft_ms": 1000}).set_index("concurrency")["request_throughput"]
+    built = options.build_options_detailed(load_workload("ticket-classification"), catalog=load_catalog(),
+                                           results=results, candidates=())
+    (opt,) = [o for o in built.options if "[noisy]" in o.name]
+    assert opt.capacity_rps == pytest.approx(per_point[2])
+    assert per_point[8] > 2 * per_point[2]  # the rule that takes any point meeting the SLO would say this
+
+
+@pytest.mark.parametrize("status, weights, counts", [
+    ("completed", "real", True), ("failed", "real", False), ("degraded", "real", False),
+    ("completed", "random weights", False),
+])
+def test_measured_quality_comes_only_from_runs_that_are_evidence(tmp_path, status, weights, counts):
+    """Twenty intent-routing items answered right: a completed run of real weights is measured
+    quality (1.0); the same answers in a failed or degraded run, or from random weights, are not."""
+    from workbench.inputs.workloads import load_workload
+    from workbench.results.store import RunWriter, load
+
+    wl = load_workload("intent-routing")
+    with RunWriter(kind="quality", target="t", engine="vllm", model="M", hardware="CPU", root=tmp_path,
+                   host={}, workload=wl.name, weights=weights) as run:
+        for it in wl.items[:20]:
+            run.append("items", {"workload": wl.name, "item_id": it["id"], "output": it["reference"],
+                                 "parsed_ok": True, "scores": {}, "error": ""})
+        run.finish(status)
+    q = options.measured_quality(load([tmp_path]), wl, targets=["t"])
+    assert (q is not None) == counts
+    if counts:
+        assert q.value == 1.0 and q.n_items == 20 and q.provenance == "measured"

@@ -126,6 +126,8 @@ def test_garbage_never_raises(garbage):
             name, {"vendor": "a", "total": 1, "date": "2024-01-01", "day": "Monday", "n": 1})}
         s = sc.SCORERS[name](item, garbage, spec)
         assert all(math.isfinite(v) for v in s.scores.values())
+        earned = {k: v for k, v in s.scores.items() if not k.startswith("fn.")}  # fn.*: fields missed, counts
+        assert all(v == 0.0 for v in earned.values()), (name, garbage, s.scores)  # garbage earns nothing
 
 
 def test_the_scorers_a_workload_may_name_are_the_ones_implemented():

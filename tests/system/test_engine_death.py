@@ -178,3 +178,21 @@ def test_demo_with_an_engine_that_dies_exits_non_zero_and_says_failed(tmp_path):
     assert "[demo] summary:" in out and "1 failed" in out and "an engine died" in out
     run = load(tmp_path / "results").runs.iloc[0]
     assert run["status"] == "failed"
+
+
+def test_demo_on_a_healthy_engine_produces_live_runs_and_the_report(tmp_path):
+    """The other side of the demo's honesty: on an engine that works, every stage is done, the
+    live runs it made are in the store (a load sweep, a quality run per workload) and the report
+    exists; it exits 0."""
+    env = {**os.environ, "WORKBENCH_CACHE_DIR": str(tmp_path / "cache"),
+           "WORKBENCH_RESULTS_DIR": str(tmp_path / "results"), "WORKBENCH_REPORTS_DIR": str(tmp_path / "reports")}
+    env.pop("WORKBENCH_TARGETS", None)
+    p = subprocess.run([sys.executable, "-m", "workbench.cli", "demo", "--target", "local-llamacpp", "--requests", "2",
+                        "--items", "1", "--param", "workloads=[ticket-classification]"],
+                       env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "failed" not in p.stdout.split("[demo] summary:")[1].splitlines()[0]
+    runs = load(tmp_path / "results").runs
+    assert set(runs["status"]) == {"completed"}
+    assert (runs["kind"] == "load").sum() == 1 and (runs["kind"] == "quality").sum() == 6  # retrieval via -embed
+    assert list((tmp_path / "reports").glob("decide-*.html"))

@@ -18,8 +18,6 @@ import yaml
 from workbench.errors import WorkbenchError
 from workbench.serving.faultproxy import FaultProxy
 
-pytestmark = pytest.mark.engines
-
 TARGET = "keyed-llamacpp"
 
 
@@ -45,6 +43,7 @@ def _engine_log(engine) -> Path | None:
     return Path(state["log"]) if state.get("log") else None
 
 
+@pytest.mark.engines
 def test_an_api_key_never_leaves_the_environment(llamacpp_engine, tmp_path, monkeypatch):
     key = f"sk-wbtest-{secrets.token_hex(16)}"
     results, reports, logs = tmp_path / "results", tmp_path / "reports", tmp_path / "logs"

@@ -30,7 +30,7 @@ from ..measure.scorers import metrics
 from ..measure.stats import bootstrap_ci
 from ..project.calibrate import efficiency_for, hardware_for
 from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
-from ..results.schema import EVIDENCE_STATUSES, RunParams
+from ..results.schema import EVIDENCE_STATUSES, RANDOM_WEIGHTS, RunParams
 
 
 # ----------------------------------------------------------------------------- quality
@@ -106,14 +106,16 @@ def published_proxy(model: str, task: str, quality_df, metric: str = "") -> Qual
 def measured_quality(results, workload, *, targets=(), models=()) -> QualityEstimate | None:
     """The workload's primary metric re-scored (``evaluate.rescore``) from the stored outputs of
     the quality runs of the given targets (or served models) that may serve as evidence
-    (``schema.EVIDENCE_STATUSES``: never a failed or degraded run), over the answered items,
+    (``schema.EVIDENCE_STATUSES``: never a failed or degraded run, and never a run of random
+    weights, whose outputs are noise), over the answered items,
     with a 95% bootstrap CI (workbench.measure.stats). The latest answer per item counts."""
     if results is None or not len(results.items):
         return None
 
     runs = results.runs
+    real = runs.weights.fillna("real").astype(str) != RANDOM_WEIGHTS  # random weights: speed is real, text is not
     sel = runs[(runs.target.isin(list(targets)) | runs.model.isin(list(models)))
-               & runs.status.isin(EVIDENCE_STATUSES)]
+               & runs.status.isin(EVIDENCE_STATUSES) & real]
     it = results.items[(results.items.workload == workload.name) & results.items.run_id.isin(sel.run_id)]
     it = answered(it)
     if not len(it):
@@ -236,7 +238,7 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
             continue
         cap = cost.capacity_from_sweep(summarize(req, workload.slo), workload.slo)
         how = "its own prompt/output lengths"
-        if run.get("weights") == "random weights":
+        if run.get("weights") == RANDOM_WEIGHTS:
             how += f", random weights on {run.engine} (speed and memory real, quality from elsewhere)"
         _add_measured(workload, out, run, cap, how, catalog, pricing)
     # targets with quality runs on this workload but no sweep: serial capacity from their latencies

@@ -36,6 +36,7 @@ from ..errors import WorkbenchError
 from ..inputs.catalog import load_catalog
 from ..inputs.targets import Deployment, Target
 from ..project.roofline import Arch, weight_bytes
+from ..results.schema import RANDOM_WEIGHTS
 from ..results.store import load
 from ..serving.engines import Engine
 from ..serving.processes import die_with_parent, free_port, log_tail, stop_process_group
@@ -59,7 +60,7 @@ TINY_LLAMA = {
 """A Llama of 0.2 M parameters for CPU tests of the whole pipeline."""
 
 DEFAULT_ARCHS = ("Llama-3-8B", "Mistral-7B", "Qwen2-7B", "Mixtral-8x7B")
-WEIGHTS = "random weights"
+WEIGHTS = RANDOM_WEIGHTS
 ENGINE = "transformers"
 
 

@@ -13,7 +13,7 @@ import os
 
 from ..decide.parameters import validate_namespace
 from ..project import gpu_bound
-from ..results.schema import EVIDENCE_STATUSES, RunParams
+from ..results.schema import EVIDENCE_STATUSES, RANDOM_WEIGHTS, RunParams
 from . import figures
 from .report import RENDERER
 
@@ -86,7 +86,7 @@ def gpu_measurements(results):
     runs = results.runs if results is not None else pd.DataFrame()
     if not len(runs) or "weights" not in runs:
         return pd.DataFrame(columns=GPU_COLUMNS + ["provenance"])
-    sel = runs[(runs.weights == "random weights") & runs.kind.isin(["load", "gpu-offline"])
+    sel = runs[(runs.weights == RANDOM_WEIGHTS) & runs.kind.isin(["load", "gpu-offline"])
                & runs.status.isin(EVIDENCE_STATUSES)]
     rows = [row for run in sel.sort_values(["model", "started_at"]).itertuples() for row in _gpu_rows(run)]
     return pd.DataFrame(rows).reindex(columns=GPU_COLUMNS + ["provenance"])

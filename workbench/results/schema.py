@@ -32,6 +32,10 @@ EXIT_CODES = {"completed": 0, "failed": 1, "degraded": 3, "interrupted": 130}
 """The exit code of a command that made one run, by the run's status: a run that is not clean
 never exits 0."""
 
+RANDOM_WEIGHTS = "random weights"
+"""The ``weights`` of a run whose model was built with random weights (GPU benches): its speed,
+memory and power are real, its outputs are not, so it is never quality evidence."""
+
 EVIDENCE_STATUSES = ("completed", "interrupted")
 """The statuses of runs the decision may use as evidence: never a failed or degraded run."""
 
