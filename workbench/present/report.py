@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -125,9 +126,16 @@ def execute(notebook: str | Path, parameters: dict | None = None, *, out_dir: st
     return out
 
 
+_REMOTE_SCRIPT = re.compile(r'<script\b[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>\s*', re.IGNORECASE)
+"""A script loaded from elsewhere: nbconvert's page adds require.js and MathJax from a CDN, and
+plotly's notebook renderer a MathJax tag per figure. None is needed (plotly.js is inline, the
+figures use no LaTeX), and a report read offline must not tell a third party it was opened."""
+
+
 def to_html(executed: str | Path, html: str | Path | None = None) -> Path:
-    """Standalone HTML without code cells. Figures carry plotly.js inline (see module doc), so
-    the page renders with networking off."""
+    """Standalone HTML without code cells that makes no network request when opened: figures
+    carry plotly.js inline (see module doc) and every script tag with a remote ``src`` is left
+    out (:data:`_REMOTE_SCRIPT`)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -137,7 +145,7 @@ def to_html(executed: str | Path, html: str | Path | None = None) -> Path:
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
-    html.write_text(body, encoding="utf-8")
+    html.write_text(_REMOTE_SCRIPT.sub("", body), encoding="utf-8")
     return html
 
 
