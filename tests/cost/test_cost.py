@@ -365,3 +365,70 @@ def test_cost_per_request_at_zero_volume():
     assert cost.usd_per_request_at_volume(734.38, 0) == math.inf
     assert cost.usd_per_request_at_volume(0.0, 0) == 0.0
     assert list(cost.usd_per_request_at_volume([0.0, 10.0, 10.0], [0, 0, 5])) == [0.0, math.inf, 2.0]
+
+
+def _api(**kw):
+    return cost.api_usd_per_request(**{"input_tokens": 100, "output_tokens": 10, "input_usd_per_token": 1e-6,
+                                       "output_usd_per_token": 2e-6, **kw})
+
+
+def _self(**kw):
+    return cost.self_hosted_usd_per_month(**{"requests_per_month": 1e5, "capacity_rps": 1.0, "usd_per_hour": 1.0,
+                                             **kw})
+
+
+def _opt(**kw):
+    return Option(**{"name": "o", "kind": "self-hosted", "capacity_rps": 1.0, "usd_per_hour": 1.0, **kw})
+
+
+# (a call with one bad input, the start of the one line that must name it)
+BAD_INPUTS = [
+    (lambda: _api(input_tokens=-1), "input_tokens: must be >= 0, got -1"),
+    (lambda: _api(output_tokens=-1), "output_tokens: must be >= 0"),
+    (lambda: _api(cached_input_tokens=-1), "cached_input_tokens: must be >= 0"),
+    (lambda: _api(input_usd_per_token=None), "input_usd_per_token: missing"),
+    (lambda: _api(output_usd_per_token="x"), "output_usd_per_token: must be a number, got 'x'"),
+    (lambda: _api(cached_input_tokens=10, cached_input_usd_per_token=-1), "cached_input_usd_per_token: must be >= 0"),
+    (lambda: _api(batch=True, batch_discount=-0.5), "batch_discount: must be >= 0"),
+    (lambda: cost.requests_per_month(-1), "daily_requests: must be >= 0"),
+    (lambda: cost.api_usd_per_month(-1, 0.1), "requests_per_month: must be >= 0"),
+    (lambda: cost.api_usd_per_month(1, -0.1), "usd_per_request: must be >= 0"),
+    (lambda: cost.blended_usd_per_mtok(-1, 1), "input_usd_per_mtok: must be >= 0"),
+    (lambda: cost.blended_usd_per_mtok(1, -1), "output_usd_per_mtok: must be >= 0"),
+    (lambda: cost.blended_usd_per_mtok(1, 1, input_weight=-3), "input_weight: must be >= 0"),
+    (lambda: cost.blended_usd_per_mtok(1, 1, output_weight=-1), "output_weight: must be >= 0"),
+    (lambda: cost.peak_requests_per_s(1e5, peak_factor=0), "peak_factor: must be > 0"),
+    (lambda: cost.peak_requests_per_s(-1), "requests_per_month: must be >= 0"),
+    (lambda: cost.replicas_needed(-1, capacity_rps=1.0), "requests_per_month: must be >= 0"),
+    (lambda: cost.replicas_needed(1, capacity_rps=0), "capacity_rps (requests/s one replica sustains at the SLO): must be > 0"),
+    (lambda: cost.replicas_needed(1, capacity_rps=1, peak_factor=-2), "peak_factor: must be > 0"),
+    (lambda: _self(usd_per_hour=-1), "usd_per_hour: must be >= 0"),
+    (lambda: _self(fixed_usd_per_month=-1), "fixed_usd_per_month: must be >= 0"),
+    (lambda: _self(variable_usd_per_request=-1), "variable_usd_per_request: must be >= 0"),
+    (lambda: cost.usd_per_request_at_volume(-1, 1), "usd_per_month: must be >= 0"),
+    (lambda: cost.usd_per_request_at_volume(1, -1), "requests_per_month: must be >= 0"),
+    (lambda: cost.usd_per_mtok(-1, 100), "usd_per_request: must be >= 0"),
+    (lambda: cost.usd_per_mtok(1, 0), "tokens_per_request: must be > 0"),
+    (lambda: cost.usd_per_mtok_at_full_load(-1, 100), "usd_per_hour: must be >= 0"),
+    (lambda: cost.usd_per_mtok_at_full_load(1, 0), "tokens_per_s: must be > 0"),
+    (lambda: cost.energy_usd_per_token(-1, 0.1), "joules_per_token: must be >= 0"),
+    (lambda: cost.energy_usd_per_token(1, -0.1), "usd_per_kwh: must be >= 0"),
+    (lambda: _opt(usd_per_hour=-1), "option 'o': usd_per_hour: must be >= 0"),
+    (lambda: _opt(peak_factor=0), "option 'o': peak_factor: must be > 0"),
+    (lambda: _opt(fixed_usd_per_month=-1), "option 'o': fixed_usd_per_month: must be >= 0"),
+    (lambda: _opt(variable_usd_per_request=-1), "option 'o': variable_usd_per_request: must be >= 0"),
+    (lambda: _opt(tokens_per_request=0), "option 'o': tokens_per_request: must be > 0"),
+    (lambda: Option(name="a", kind="api", usd_per_request=-1), "option 'a': usd_per_request: must be >= 0"),
+    (lambda: _opt().usd_per_month(-5), "requests_per_month: must be >= 0"),
+    (lambda: _opt().replicas(-5), "requests_per_month: must be >= 0"),
+    (lambda: cost.monthly_cost_curves([_opt()], [-1]), "volumes: must be >= 0"),
+    (lambda: cost.capacity_from_sweep(pd.DataFrame({"request_throughput": [1.0], "p90_ttft_ms": [1.0]}),
+                                      {"ttft_ms": -5}), "slo['ttft_ms']: must be >= 0"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD_INPUTS, ids=[m.split(":")[0] + f"-{i}" for i, (_, m) in enumerate(BAD_INPUTS)])
+def test_every_cost_input_names_itself_when_it_is_bad(call, message):
+    with pytest.raises(CostError) as info:
+        call()
+    assert str(info.value).startswith(message), (str(info.value), message)
