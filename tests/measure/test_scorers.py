@@ -137,3 +137,59 @@ def test_the_scorers_a_workload_may_name_are_the_ones_implemented():
     from workbench.measure.scorers import SCORERS
 
     assert set(NAMES) == set(SCORERS)
+
+
+# ---------------------------------------------------------------------------- metrics over items, by hand
+def _s(parsed_ok=True, pred=None, **scores):
+    return sc.Scored(parsed_ok, scores, pred)
+
+
+def test_classification_metrics_by_hand():
+    """Refs billing, billing, it, feature; preds billing, it, it, '' (unparsed). accuracy 2/4;
+    strict 3/4; parsed 3/4; macro-F1 over the classes present (an unparsed reply is no class):
+    billing P 1 R 1/2 → F 2/3, it P 1/2 R 1 → F 2/3, feature 0 → (2/3 + 2/3 + 0) / 3 = 4/9."""
+    items = [{"reference": r} for r in ("billing", "billing", "it", "feature")]
+    scored = [_s(pred="billing", correct=1, strict_format=1), _s(pred="it", correct=0, strict_format=1),
+              _s(pred="it", correct=1, strict_format=1), _s(False, None, correct=0, strict_format=0)]
+    m = sc.metrics({"scorer": "classification"}, items, scored)
+    assert set(m) == {"accuracy", "macro_f1", "strict_format", "parsed_ok"}
+    assert m["accuracy"].value() == 0.5 and m["strict_format"].value() == 0.75 and m["parsed_ok"].value() == 0.75
+    assert m["macro_f1"].value() == pytest.approx(4 / 9)
+    assert m["accuracy"].binary and not m["macro_f1"].binary
+    assert m["accuracy"].value(np.array([0, 2])) == 1.0  # on a subset of items (the bootstrap's view)
+    assert m["macro_f1"].value(np.array([0, 2])) == 1.0
+
+
+def test_extraction_metrics_pool_field_counts():
+    """Two invoices, fields vendor and total: vendor tp 1+1, total tp 1 fp 1 fn 1 → field F1 =
+    2·3 / (2·3 + 1 + 1) = 0.75 (micro, pooled); per field: vendor 1.0, total 2/(2+1+1) = 0.5."""
+    spec = {"scorer": "extraction", "output": {"fields": ["vendor", "total"]}}
+    items = [{"reference": {"vendor": "a", "total": 1}}] * 2
+    scored = [_s(**{"tp.vendor": 1, "fp.vendor": 0, "fn.vendor": 0, "tp.total": 1, "fp.total": 0, "fn.total": 0,
+                    "json_valid": 1, "json_strict": 1}),
+              _s(**{"tp.vendor": 1, "fp.vendor": 0, "fn.vendor": 0, "tp.total": 0, "fp.total": 1, "fn.total": 1,
+                    "json_valid": 1, "json_strict": 0})]
+    m = sc.metrics(spec, items, scored)
+    assert set(m) == {"field_f1", "json_valid", "json_strict", "f1.vendor", "f1.total", "parsed_ok"}
+    assert m["field_f1"].value() == pytest.approx(0.75)
+    assert m["f1.vendor"].value() == 1.0 and m["f1.total"].value() == pytest.approx(0.5)
+    assert m["json_valid"].value() == 1.0 and m["json_strict"].value() == 0.5
+    assert m["field_f1"].value(np.array([1])) == pytest.approx(2 * 1 / (2 * 1 + 1 + 1))
+    # without a field list, the fields are the first reference's keys
+    assert set(sc.metrics({"scorer": "extraction", "output": {}}, items, scored)) == set(m)
+
+
+@pytest.mark.parametrize("kind, scores, expected", [
+    ("structured", [{"schema_valid": 1, "field_accuracy": 0.5, "exact_match": 0, "json_valid": 1, "json_strict": 1},
+                    {"schema_valid": 0, "field_accuracy": 0.25, "exact_match": 0, "json_valid": 1, "json_strict": 0}],
+     {"schema_valid": 0.5, "field_accuracy": 0.375, "exact_match": 0.0, "json_valid": 1.0, "json_strict": 0.5}),
+    ("summarization", [{"rougeL": 0.25}, {"rougeL": 0.75}], {"rougeL": 0.5}),
+    ("retrieval", [{"recall_at_1": 0, "recall_at_3": 1, "rr": 0.5}, {"recall_at_1": 1, "recall_at_3": 1, "rr": 1.0}],
+     {"recall_at_1": 0.5, "recall_at_3": 1.0, "mrr": 0.75}),
+])
+def test_mean_metrics_by_hand(kind, scores, expected):
+    spec = {"scorer": kind, "output": {"k": [1, 3]}}
+    m = sc.metrics(spec, [{"reference": None}] * 2, [_s(**x) for x in scores])
+    assert set(m) == set(expected) | {"parsed_ok"}
+    for name, value in expected.items():
+        assert m[name].value() == pytest.approx(value), name
