@@ -84,8 +84,8 @@ def _rates(chunks: int, wall_s: float, cpu_s: float) -> dict:
 async def _harness(base_url: str, concurrency: int, requests: int) -> dict:
     """The harness's measuring loop — closed-loop gate, streaming client, a REQUESTS row per
     request appended to a real run on disk — timed around one load point."""
-    from workbench.measure.sweep import Sweep
     from workbench.measure.loadgen import LoadPoint
+    from workbench.measure.sweep import Sweep
     from workbench.results.store import RunWriter
 
     with tempfile.TemporaryDirectory() as root:

@@ -211,3 +211,75 @@ def test_arch_and_hardware_from_catalog():
     assert kv_bytes_per_token(arch) == 131072
     assert gpu.mem_bw_gb_per_s == pytest.approx(600) and gpu.mem_gib == pytest.approx(24)
     assert math.isfinite(decode_step_s(make_cell(arch, gpu), 1, 100))
+
+
+def _csv(name: str) -> list[dict]:
+    import csv
+
+    from workbench.paths import DATA_DIR
+
+    with open(DATA_DIR / "catalog" / name, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("row", _csv("models.csv"), ids=lambda r: r["name"])
+def test_every_catalog_model_maps_field_by_field(row):
+    """Arch.from_catalog reads each column of models.csv into its own field (read here with the
+    csv module, independently of the catalog code), and its parameter count is the published
+    one within 1 %."""
+    a = Arch.from_catalog(row["name"])
+    as_int = lambda k, default=None: int(row[k]) if row[k] else default
+    assert (a.name, a.layers, a.hidden, a.heads, a.kv_heads, a.head_dim, a.ffn, a.vocab) == (
+        row["name"], as_int("layers"), as_int("hidden"), as_int("heads"), as_int("kv_heads"), as_int("head_dim"),
+        as_int("ffn"), as_int("vocab"))
+    assert (a.experts, a.experts_per_token) == (as_int("experts", 1), as_int("experts_per_token", 1))
+    assert a.tied_embeddings == (row["tied_embeddings"].lower() == "true")
+    assert a.sliding_window == as_int("sliding_window") and a.max_context == as_int("max_context")
+    assert a.source.startswith(f"published ({row['source']}, as of {row['as_of']})")
+    assert a.source.endswith("⚠ unverified") == (row["verified"].lower() != "true")
+    assert a.params / 1e9 == pytest.approx(float(row["params_b"]), rel=0.01)
+    assert a.active_params / 1e9 == pytest.approx(float(row["active_params_b"]), rel=0.01)
+
+
+@pytest.mark.parametrize("row", _csv("gpus.csv"), ids=lambda r: r["name"])
+def test_every_catalog_gpu_maps_field_by_field(row):
+    hw = Hardware.from_catalog(row["name"])
+    num = lambda k: float(row[k]) if row[k] else None
+    assert (hw.name, hw.mem_gib, hw.bf16_tflops, hw.fp8_tflops, hw.int8_tops) == (
+        row["name"], num("mem_gib"), num("bf16_tflops"), num("fp8_tflops"), num("int8_tops"))
+    assert hw.mem_bw_gb_per_s == pytest.approx(num("mem_bw_tbps") * 1000)
+    assert not hw.is_cpu and hw.source.endswith("⚠ unverified") == (row["verified"].lower() != "true")
+    # the compute a dtype gets: its own peak, else bf16; fp32 on a GPU is bf16 / 2 (TF32)
+    assert hw.peak_flops_per_s("bf16") == num("bf16_tflops") * 1e12
+    assert hw.peak_flops_per_s("fp8") == (num("fp8_tflops") or num("bf16_tflops")) * 1e12
+    assert hw.peak_flops_per_s("int8") == (num("int8_tops") or num("bf16_tflops")) * 1e12
+    assert hw.peak_flops_per_s("fp32") == num("bf16_tflops") / 2 * 1e12
+
+
+def test_from_hf_config_defaults_and_moe():
+    """Missing num_key_value_heads means multi-head attention (kv = heads); missing head_dim is
+    hidden / heads; no experts means a dense model; the name falls back to _name_or_path, then
+    model_type; a path is read from disk and named as the source."""
+    base = {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "intermediate_size": 512,
+            "vocab_size": 1000, "model_type": "llama"}
+    a = Arch.from_hf_config(base)
+    assert (a.kv_heads, a.head_dim, a.experts, a.experts_per_token, a.tied_embeddings) == (8, 32, 1, 1, False)
+    assert (a.name, a.sliding_window, a.max_context, a.source) == ("llama", None, None, "published (HF config)")
+    moe = {**base, "num_key_value_heads": 2, "head_dim": 64, "num_local_experts": 8, "num_experts_per_tok": 2,
+           "sliding_window": 4096, "max_position_embeddings": 32768, "tie_word_embeddings": True,
+           "_name_or_path": "org/moe"}
+    b = Arch.from_hf_config(moe)
+    assert (b.kv_heads, b.head_dim, b.experts, b.experts_per_token, b.tied_embeddings) == (2, 64, 8, 2, True)
+    assert (b.name, b.sliding_window, b.max_context) == ("org/moe", 4096, 32768)
+    assert Arch.from_hf_config(moe, name="mine").name == "mine"
+
+
+def test_from_hf_config_reads_a_file(tmp_path):
+    import json as _json
+
+    cfg = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128,
+           "vocab_size": 100}
+    path = tmp_path / "config.json"
+    path.write_text(_json.dumps(cfg))
+    a = Arch.from_hf_config(path)
+    assert a.layers == 2 and a.source == f"published ({path})" and a.name == "model"

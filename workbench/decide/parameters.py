@@ -70,10 +70,8 @@ def choice(*options: str) -> Callable:
 
 def _names(kind: str) -> list[str]:
     if kind == "workloads":
-
         return list_workloads()
     if kind == "targets":
-
         return list(load_targets())
 
     return list(dict.fromkeys(load_catalog().apis.model))

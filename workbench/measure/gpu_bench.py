@@ -79,7 +79,6 @@ def arch_spec(name: str, catalog=None) -> dict:
     if name == TINY_LLAMA["name"]:
         return dict(TINY_LLAMA)
     if catalog is None:
-
         catalog = load_catalog()
     row = {k: _clean(v) for k, v in catalog.model(name).items()}
     family = ARCH_FAMILY.get(row.get("name", name))

@@ -397,7 +397,6 @@ def verdicts(table, results=None, *, speedup_min: float = 2.5, usd_per_request_m
     import pandas as pd
 
     if results is None:
-
         results = load()
     rows = (_speed_verdicts(table, speedup_min) + _cent_verdicts(table, usd_per_request_max)
             + _four_bit_verdicts(table) + _quality_verdicts(results, "four-bit", tolerance, seed)

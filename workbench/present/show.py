@@ -26,7 +26,6 @@ def setup(notebook: str | None = None, namespace: dict | None = None) -> None:
     import plotly.io as pio
 
     if notebook is not None and namespace is not None:
-
         validate_namespace(notebook, namespace)
     pio.renderers.default = os.environ.get("PLOTLY_RENDERER") or RENDERER
     pd.set_option("display.max_columns", 40)

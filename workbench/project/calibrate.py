@@ -117,7 +117,6 @@ def arch_for(model: str) -> Arch:
     except (ImportError, WorkbenchError, KeyError):
         pass
     if "smollm2" in str(model).lower():
-
         path = hf_dir() / "config.json"
         if path.is_file():
             return Arch.from_hf_config(path, name=model)
@@ -154,7 +153,6 @@ def cell_for(point: dict, eff: Efficiency | None = None, hardware: Hardware | No
 
 def _target_dtype(name) -> str | None:
     try:
-
         return get_target(name).deployment.dtype
     except Exception:  # an unknown or removed target: the run's own dtype is all there is
         return None

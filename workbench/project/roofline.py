@@ -177,7 +177,6 @@ class Arch:
     def from_catalog(cls, name: str, catalog=None) -> "Arch":
         """From data/catalog/models.csv (contract item 5); unknown names raise CatalogError."""
         if catalog is None:
-
             catalog = load_catalog()
         row = catalog.model(name)
 
@@ -231,7 +230,6 @@ class Hardware:
     def from_catalog(cls, name: str, catalog=None) -> "Hardware":
         """From data/catalog/gpus.csv (contract item 5)."""
         if catalog is None:
-
             catalog = load_catalog()
         row = catalog.gpu(name)
 

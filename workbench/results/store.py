@@ -221,7 +221,6 @@ class Results:
 def find_run_dirs(paths: Iterable[str | Path] | str | Path | None = None) -> list[Path]:
     """Run directories under the given roots (or the run directories themselves)."""
     if paths is None:
-
         paths = [reference_results_dir(), default_results_dir()]
     if isinstance(paths, (str, Path)):
         paths = [paths]
