@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +29,7 @@ from .. import hardware
 from ..errors import WorkbenchError
 from ..inputs.targets import Target, get_target
 from ..paths import cache_dir
-from .client import models_ready
+from .client import Request, models_ready, run_requests
 from .detached import detached_engine, engine_states, save_state
 from .processes import (
     CPU_FEATURE_FLAGS,
@@ -415,21 +412,14 @@ def check(target: "str | Target", timeout_s: float | None = None) -> str:
     what answered; raises :class:`EngineDied` (how it died: signal, CPU features) or
     :class:`EngineError` (it did not start or did not answer)."""
     with running(target, timeout_s=timeout_s) as e:
-        body = json.dumps({"model": e.target.model, "max_tokens": 4, "temperature": 0,
-                           "messages": [{"role": "user", "content": "Say OK."}]}).encode()
-        req = urllib.request.Request(f"{e.base_url}/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
-        t0 = time.perf_counter()
-        try:
-            with urllib.request.urlopen(req, timeout=120) as r:
-                reply = json.loads(r.read().decode())
-        except (OSError, ValueError) as err:
+        ask = Request("chat", {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4, "temperature": 0})
+        (r,) = run_requests(e, [ask], progress=False, stream=False)
+        if not r.ok:
             time.sleep(0.5)  # let a crashing process finish dying, so its signal can be read
             died = e.exited()
             if died is not None:
-                raise EngineDied(f"{e.target.name}: {died.describe()}", died) from None
-            raise EngineError(f"{e.target.name}: the engine started but its first request failed ({err}); "
-                              f"log: {e.log_path}") from None
-        text = (reply.get("choices") or [{}])[0].get("message", {}).get("content", "")
-        return (f"{e.target.name}: {e.version or e.target.engine} answered {text.strip()[:30]!r} "
-                f"in {time.perf_counter() - t0:.1f} s (started in {e.start_s:.0f} s)")
+                raise EngineDied(f"{e.target.name}: {died.describe()}", died)
+            raise EngineError(f"{e.target.name}: the engine started but its first request failed ({r.error}); "
+                              f"log: {e.log_path}")
+        return (f"{e.target.name}: {e.version or e.target.engine} answered {r.text.strip()[:30]!r} "
+                f"in {r.e2el_ms / 1e3:.1f} s (started in {e.start_s:.0f} s)")
