@@ -432,3 +432,47 @@ def test_every_cost_input_names_itself_when_it_is_bad(call, message):
     with pytest.raises(CostError) as info:
         call()
     assert str(info.value).startswith(message), (str(info.value), message)
+
+
+def test_flip_volumes_on_a_grid_by_hand():
+    """Grid 0, 10, 20, 30. A costs 10, 10, 10, 10; B 12, 8, 8, 20; C 20, 20, 4, 4.
+    At 10 B is cheapest: A and B cross at 0 + (12-10)/((12-10)-(8-10)) · 10 = 5.
+    At 20 C is cheapest: B and C cross at 10 + (8-20)... the interval where C takes over is
+    10..20, B − C goes 8−20 = −12 → 8−4 = 4: at 10 + 12/16 · 10 = 17.5.
+    Ties keep the previous cheapest: a grid where B equals A at 10 gives no flip there."""
+    v = [0.0, 10.0, 20.0, 30.0]
+    flips = breakeven.flip_volumes(v, {"A": [10, 10, 10, 10], "B": [12, 8, 8, 20], "C": [20, 20, 4, 4]})
+    assert flips == [(pytest.approx(5.0), "A", "B"), (pytest.approx(17.5), "B", "C")]
+    assert breakeven.flip_volumes(v, {"A": [10, 10, 10, 10], "B": [12, 10, 10, 10]}) == []
+    # a flip already under way at the first grid point is placed there (no extrapolation)
+    assert breakeven.flip_volumes(v, {"A": [10, 10, 10, 10], "B": [9, 5, 5, 5]}) == []
+    assert breakeven.flip_volumes([1.0], {"A": [1.0]}) == []
+    assert breakeven.flip_volumes(v, {}) == []
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda o: breakeven.crossings_requests_per_month(*o, max_requests_per_month=0), "max_requests_per_month: must be > 0"),
+    (lambda o: breakeven.flip_volumes_exact(o, max_requests_per_month=-1), "max_requests_per_month: must be > 0"),
+    (lambda o: breakeven.flip_volumes([-1.0, 1.0], {"a": [1, 2]}), "volumes: must be >= 0"),
+])
+def test_break_even_inputs_name_themselves(call, message):
+    opts = [Option("api", "api", usd_per_request=0.001), Option("box", "self-hosted", capacity_rps=1.0, usd_per_hour=1.0)]
+    with pytest.raises(CostError) as info:
+        call(opts)
+    assert str(info.value).startswith(message)
+
+
+def test_a_flip_at_a_replica_step_and_a_touch_that_is_no_flip():
+    """0.1 req/s per replica at $1/h: a second replica beyond 262,800 requests/month, where the
+    self-hosted cost jumps from $730 to $1,460. An API at 1,000 / 262,800 $/request costs $730
+    at 0.73 of that volume (the API stops being cheaper) and $1,000 at the step, where the
+    second replica makes it cheaper again: flips at 191,844 and at the step. An API costing
+    exactly $730 at the step only touches the self-hosted curve there: the cheaper one never
+    changes, so there is no crossing."""
+    step = 0.1 * cost.SECONDS_PER_MONTH
+    box = Option("box", "self-hosted", capacity_rps=0.1, usd_per_hour=1.0)
+    api = Option("api", "api", usd_per_request=1000.0 / step)
+    found = breakeven.crossings_requests_per_month(api, box, max_requests_per_month=1.2 * step)
+    assert found == [pytest.approx(0.73 * step, rel=1e-9), pytest.approx(step, rel=1e-9)]
+    touch = Option("touch", "api", usd_per_request=730.0 / step)
+    assert breakeven.crossings_requests_per_month(touch, box, max_requests_per_month=1.2 * step) == []

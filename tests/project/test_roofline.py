@@ -283,3 +283,48 @@ def test_from_hf_config_reads_a_file(tmp_path):
     path.write_text(_json.dumps(cfg))
     a = Arch.from_hf_config(path)
     assert a.layers == 2 and a.source == f"published ({path})" and a.name == "model"
+
+
+# a toy model and device where every term is easy to work by hand
+TOY = Arch(name="toy", layers=2, hidden=1000, heads=10, kv_heads=10, head_dim=100, ffn=4000, vocab=1000)
+DEV = Hardware("dev", mem_gib=80, mem_bw_gb_per_s=1000, bf16_tflops=100, link_gb_per_s=100)
+IDEAL = Efficiency(mbu=1.0, mfu=1.0, step_overhead_s=0.0)
+
+
+def test_tensor_parallel_prefill_splits_the_work_and_adds_the_all_reduces():
+    """tp=2: compute and weight reads halve, and each of 2 layers adds 2 all-reduces of
+    10 tokens × 1000 × 2 bytes, ring cost 2·(2−1)/2 = 1× that over 100 GB/s = 2e-7 s, plus
+    10 µs each: 2 · 2 · (2e-7 + 1e-5) = 4.08e-5 s. tp=1 has no all-reduce."""
+    one = Cell(TOY, DEV, tp=1, eff=IDEAL)
+    two = Cell(TOY, DEV, tp=2, eff=IDEAL)
+    comp = prefill_flops(TOY, 10) / 100e12
+    mem = weight_bytes_read(TOY, quant("bf16"), 10) / 1000e9
+    assert prefill_s(one, 10) == pytest.approx(max(comp, mem), rel=1e-12)
+    assert prefill_s(two, 10) == pytest.approx(max(comp, mem) / 2 + 4.08e-5, rel=1e-9)
+    # a step overhead is paid once per pass; 3 prompts in one pass read the weights once
+    slow = Cell(TOY, DEV, eff=Efficiency(mbu=0.5, mfu=0.25, step_overhead_s=0.001))
+    assert prefill_s(slow, 10, prompts=3) == pytest.approx(
+        max(3 * prefill_flops(TOY, 10) / 25e12, weight_bytes_read(TOY, quant("bf16"), 30) / 500e9) + 0.001)
+
+
+def test_serving_point_reports_what_it_computed():
+    """The point's fields are its own arithmetic: total tokens/s counts prompt and output
+    tokens, the step and prefill times are those of decode_step_s and prefill_s in ms, the
+    batch is capped by max_batch, and one output token has no TPOT."""
+    cell = Cell(TOY, DEV, eff=IDEAL, max_batch=4)
+    p = serving_point(cell, 100, 20, 8)
+    assert p["batch"] == 4 and p["concurrency"] == 8
+    assert p["total_tokens_per_s"] == pytest.approx(p["request_throughput"] * 120)
+    assert p["output_tokens_per_s"] == pytest.approx(p["request_throughput"] * 20)
+    assert p["decode_step_ms"] == pytest.approx(decode_step_s(cell, 4, 100 + 20 / 2) * 1e3)
+    assert p["prefill_ms"] == pytest.approx(prefill_s(cell, 100) * 1e3)
+    # cycle = 4 prefills + 19 steps; 4 requests per cycle; 8 clients wait one cycle each
+    cycle = 4 * prefill_s(cell, 100) + 19 * decode_step_s(cell, 4, 110)
+    assert p["request_throughput"] == pytest.approx(4 / cycle)
+    assert p["e2el_ms"] == pytest.approx(8 / (4 / cycle) * 1e3)
+    assert p["ttft_ms"] == pytest.approx((2 * cycle - cycle + prefill_s(cell, 100)) * 1e3)
+    assert p["tpot_ms"] == pytest.approx((p["e2el_ms"] - p["ttft_ms"]) / 19)
+    single = serving_point(cell, 100, 1, 1)
+    assert single["tpot_ms"] == 0.0 and single["e2el_ms"] == pytest.approx(single["ttft_ms"])
+    batched = serving_point(Cell(TOY, DEV, eff=IDEAL, max_batch=4, batched_prefill=True), 100, 20, 4)
+    assert batched["prefill_ms"] == pytest.approx(prefill_s(cell, 100, prompts=4) * 1e3)
