@@ -82,3 +82,14 @@ def test_columns_are_read_by_name_in_any_order(tmp_path):
     assert rows[("g6e.xlarge", "on-demand")]["usd_per_hour"] == 1.861
     assert rows[("g6e.xlarge", "spot")]["usd_per_hour"] == 0.65
     assert rows[("g6e.xlarge", "on-demand")]["vcpus"] == 4
+
+
+def test_aws_excerpt_real_rows_spot_per_zone_and_fractional_gpus():
+    aws = Path(__file__).parents[1] / "data" / "skypilot" / "aws_vms_excerpt.csv"
+    rows = _by(instance_rows(aws, "aws", as_of="2026-11-29"))
+    assert rows[("g6e.16xlarge", "on-demand")]["usd_per_hour"] == 7.57719  # us-east-1, not eu-central-1
+    assert rows[("g6e.16xlarge", "spot")]["usd_per_hour"] == 1.4678  # lowest of the four zones
+    assert "4 zone(s)" in rows[("g6e.16xlarge", "spot")]["notes"]
+    assert (rows[("g6e.24xlarge", "spot")]["usd_per_hour"], rows[("g6e.24xlarge", "spot")]["gpu_count"]) == (5.1278, 4)
+    assert not any(i in ("g6f.4xlarge", "a1.large") for i, _ in rows)  # half a GPU; no GPU
+    assert len(rows) == 4

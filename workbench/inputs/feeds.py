@@ -5,8 +5,9 @@ Why genai-prices and not LiteLLM's price JSON as the default: genai-prices is a 
 package whose bundled data carries each price's **start date** (a change is a new dated price,
 so history survives), tiered prices, cached-input prices and, since 0.2, batch prices as a
 ``processing=batch`` variant; LiteLLM's JSON has no dates and comes inside the heavy ``litellm``
-package. A LiteLLM file the user names can still fill what the feed lacks (batch prices,
-context limits) — see :func:`fill_from_litellm`.
+package (not installed here: too heavy for a price table). For what the feed lacks, a user
+drops a LiteLLM ``model_prices_and_context_window.json`` into the catalog overrides directory:
+``catalog.import_litellm`` reads it as dated rows that win from the file's date on.
 
 Which models are pulled: :data:`FEED_MODELS` (current frontier APIs and hosted open-model
 endpoints, keyed by LiteLLM-style names like the rest of ``apis.csv``) plus every model

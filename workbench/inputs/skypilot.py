@@ -14,7 +14,8 @@ name, because their order differs per cloud. Its traps, handled here:
 
 One region per cloud is priced (:data:`DEFAULT_REGION`, or ``region=``); an instance not
 offered there is priced in its cheapest region, named in ``notes``. Accelerators that have no
-row in ``gpus.csv`` (V100, T4, ...) are left out: the projection could not use them.
+row in ``gpus.csv`` (V100, T4, ...) are left out: the projection could not use them; so are
+fractional GPUs (AWS g6f: ``AcceleratorCount`` 0.25), which the projection cannot model.
 """
 
 from __future__ import annotations
@@ -81,10 +82,10 @@ def read_vms(path: str | Path, cloud: str) -> list[dict[str, Any]]:
     rows = []
     for i, r in enumerate(raw):
         where = f"{path}: line {i + 2} ({r.get('InstanceType') or r.get('AcceleratorName') or '-'})"
-        count = _num(r.get("AcceleratorCount"), where, "AcceleratorCount")
+        count = _num(r.get("AcceleratorCount"), where, "AcceleratorCount") or 0
         rows.append({"instance": (r.get("InstanceType") or "").strip(),
                      "accelerator": (r.get("AcceleratorName") or "").strip(),
-                     "count": int(count) if count else 0,
+                     "count": count if count != int(count) else int(count),
                      "vcpus": _num(r.get("vCPUs"), where, "vCPUs"),
                      "region": (r.get("Region") or "").strip(),
                      "zone": (r.get("AvailabilityZone") or "").strip(),
@@ -147,7 +148,7 @@ def instance_rows(path: str | Path, cloud: str, *, as_of: str, region: str | Non
     by_instance: dict[str, list[dict]] = {}
     for r in rows:
         gpu = _gpu_name(r["accelerator"], r["instance"]) if r["accelerator"] else None
-        if gpu and r["instance"] and r["price"] is not None:
+        if gpu and r["instance"] and r["price"] is not None and isinstance(r["count"], int) and r["count"]:
             by_instance.setdefault(r["instance"], []).append({**r, "gpu": gpu})
     out = []
     for instance, offers in by_instance.items():
