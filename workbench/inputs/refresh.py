@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from . import feeds
-from .catalog import CATALOG_DIR, TABLES, CatalogError, _normalise_date, load_catalog, read_table
+from . import skypilot as sky
+from .catalog import (CATALOG_DIR, TABLES, CatalogError, _normalise_date, _valid_at, load_catalog,
+                      read_table)
 
 SHOW_COLUMNS = {
     "apis": ["model", "litellm_provider", "mode", "in_usd_mtok", "cached_in_usd_mtok",
@@ -86,8 +88,6 @@ def refresh_catalog(catalog_dir: str | Path | None = None, *, as_of: Any = None,
     """Rewrite the feed's rows (and add SkyPilot instance rows) in ``catalog_dir`` (default the
     shipped catalog). Returns the number of rows per table written. On any error the catalog
     is left exactly as it was and a CatalogError says why."""
-    from . import skypilot as sky
-
     base = Path(catalog_dir) if catalog_dir else CATALOG_DIR
     when = _normalise_date(as_of) if as_of else dt.date.today().isoformat()
     new: dict[str, list[dict]] = {"apis": refreshed_apis(base / TABLES["apis"][0], when)}
@@ -117,8 +117,6 @@ def show(table: str, as_of: Any = None, catalog=None):
     """The rows of ``table`` (apis, gpus, instances, models) in force on ``as_of`` (default
     today): for dated tables the row each key would be priced with; prices per million tokens
     for APIs and per GPU-hour for instances."""
-    from .catalog import _valid_at
-
     if table not in SHOW_COLUMNS:
         raise CatalogError(f"table: must be one of {', '.join(SHOW_COLUMNS)}, got {table!r}")
     cat = catalog or load_catalog()
