@@ -80,10 +80,17 @@ def test_instance_prices_are_dated(cat):
     assert cat.instance("p5.48xlarge", as_of="2025-05-31")["usd_per_hour"] == 98.32
     assert cat.instance("p5.48xlarge", as_of="2025-06-01")["usd_per_hour"] == 55.04
     assert cat.instance("p4d.24xlarge", pricing="reserved", as_of="2024-12-01")["usd_per_hour"] == 14.75
-    with pytest.raises(CatalogError, match="no price in force on 2026-01-01"):
-        cat.instance("p4d.24xlarge", pricing="reserved", as_of="2026-01-01")
+    # after the Capacity Block window, the reserved price is the labelled assumption
+    assert cat.instance("p4d.24xlarge", pricing="reserved", as_of="2026-01-01")["source"].startswith("assumed")
+    with pytest.raises(CatalogError, match="no price in force on 2024-12-31"):
+        cat.instance("g6e.16xlarge", pricing="spot", as_of="2024-12-31")
+    # spot and reserved are real options: published where a source gives them, else assumed
+    assert cat.instance("g6e.16xlarge", pricing="spot")["usd_per_hour"] == 1.4678
+    spot = cat.instance("g5.xlarge", pricing="spot")
+    assert spot["source"].startswith("assumed") and spot["verified"] is False
+    assert spot["usd_per_hour"] == pytest.approx(0.35 * 1.006, abs=1e-4)
     with pytest.raises(CatalogError, match="no spot price.*on-demand"):
-        cat.instance("g5.xlarge", pricing="spot")
+        cat.instance("local-cpu", pricing="spot")
     with pytest.raises(CatalogError, match="pricing: must be one of"):
         cat.instance("g5.xlarge", pricing="cheap")
 
@@ -126,7 +133,8 @@ def test_overrides_replace_rows_by_key_and_add_new_ones(tmp_path):
     assert cat.instance("g5.xlarge")["source"] == "our negotiated rate"
     assert cat.instance("g5.xlarge", pricing="spot")["usd_per_hour"] == 0.45
     assert cat.instance("g6.xlarge")["usd_per_hour"] == 0.8048  # untouched
-    assert len(cat.instances) == len(load_catalog(None).instances) + 1
+    # both rows replace shipped ones by key: the on-demand price and the assumed spot price
+    assert len(cat.instances) == len(load_catalog(None).instances)
     assert cat.instance("g5.xlarge")["catalog_file"] == str(over / "instances.csv")
 
 
@@ -230,7 +238,7 @@ def test_malformed_headers_and_repeated_keys(tmp_path):
         load_catalog(catalog_dir=d)
     shutil.copy(CATALOG_DIR / "gpus.csv", d / "gpus.csv")
     with open(d / "gpus.csv", "a") as f:
-        f.write("L4,24,0.3,121,,,,2024-01-01,dup,true,\n")
+        f.write("L4,24,0.3,121,,,,,2024-01-01,dup,true,\n")  # 12 columns (fp4_tflops since 2026)
     with pytest.raises(CatalogError, match=r"line \d+ \(L4\): key 'L4' repeats line 4"):
         load_catalog(catalog_dir=d)
 

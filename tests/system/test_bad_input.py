@@ -168,6 +168,29 @@ def test_bad_catalog_override(case, table, changes, fragments, tmp_path):
     _expect(lambda: load_catalog(tmp_path), fragments)
 
 
+AWS_HEADER = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone,Arch"
+# (case id, cloud, vms.csv text, fragments): SkyPilot v8 catalog files
+SKYPILOT_CASES = [
+    ("skypilot-missing-price-column", "aws", "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,Region\n"
+     "p5.48xlarge,H100,8,192,us-east-1\n", ["vms.csv", "missing column", "Price"]),
+    ("skypilot-unknown-cloud", "moon", AWS_HEADER + "\n", ["unknown cloud 'moon'"]),
+    ("skypilot-negative-price", "aws", AWS_HEADER + "\np5.48xlarge,H100,8.0,192.0,2048.0,,-55.04,,us-east-1,use1-az1,x86_64\n",
+     ["vms.csv", "line 2", "p5.48xlarge", "'Price'", "'-55.04'"]),
+    ("skypilot-price-not-number", "aws", AWS_HEADER + "\np5.48xlarge,H100,8.0,192.0,2048.0,,$55,,us-east-1,use1-az1,x86_64\n",
+     ["vms.csv", "line 2", "'Price'", "'$55'"]),
+    ("skypilot-spot-not-number", "aws", AWS_HEADER + "\np5.48xlarge,H100,8.0,192.0,2048.0,,55.04,n/a,us-east-1,use1-az1,x86_64\n",
+     ["vms.csv", "line 2", "'SpotPrice'", "'n/a'"]),
+]
+
+
+@pytest.mark.parametrize("case, cloud, text, fragments", SKYPILOT_CASES, ids=[c[0] for c in SKYPILOT_CASES])
+def test_bad_skypilot_catalog(case, cloud, text, fragments, tmp_path):
+    from workbench.inputs.skypilot import instance_rows
+
+    (tmp_path / "vms.csv").write_text(text, encoding="utf-8")
+    _expect(lambda: instance_rows(tmp_path / "vms.csv", cloud, as_of="2026-11-29"), fragments)
+
+
 def test_bad_catalog_row_shape_and_lookups(tmp_path):
     from workbench.inputs.catalog import load_catalog
 
@@ -290,6 +313,9 @@ CLI_CASES = [
     ("report-unknown-notebook", ["report", "--notebook", "nope"], {}, ["nope.ipynb", "no such notebook"]),
     ("dashboard-missing-notebook", ["dashboard", "--notebook", "nope.ipynb", "--no-browser"], {}, ["nope.ipynb", "not found"]),
     ("engine-start-unknown", ["engine", "start", "local-lamacpp"], {}, ["'local-lamacpp'", "Did you mean 'local-llamacpp'"]),
+    ("catalog-show-bad-date", ["catalog", "show", "apis", "--as-of", "yesterday"], {}, ["as_of", "'yesterday'"]),
+    ("catalog-refresh-unknown-cloud", ["catalog", "refresh", "--skypilot", "moon", "vms.csv"], {},
+     ["unknown cloud 'moon'"]),
     ("targets-env-missing-file", ["targets"], {"WORKBENCH_TARGETS": "/nonexistent/targets.yaml"},
      ["$WORKBENCH_TARGETS", "/nonexistent/targets.yaml"]),
     ("targets-file-bad-engine", ["targets"], {"WORKBENCH_TARGETS": "{bad_targets}"}, ["bad-targets.yaml", "'mine'", "'engine'", "'tgi'"]),
@@ -339,7 +365,7 @@ def _expect(call, fragments) -> None:
 
 
 def test_the_suite_has_at_least_fifty_cases():
-    n = (len(WORKLOAD_CASES) + len(CATALOG_CASES) + len(TARGET_CASES) + len(NOTEBOOK_CASES) + len(CLI_CASES))
+    n = (len(WORKLOAD_CASES) + len(CATALOG_CASES) + len(SKYPILOT_CASES) + len(TARGET_CASES) + len(NOTEBOOK_CASES) + len(CLI_CASES))
     assert n >= 50, n
     print(f"\nbad-input cases: workloads {len(WORKLOAD_CASES)}, catalog {len(CATALOG_CASES)}, targets "
           f"{len(TARGET_CASES)}, notebook parameters {len(NOTEBOOK_CASES)}, CLI {len(CLI_CASES)}; total {n} "

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..cost import cost
 from ..errors import WorkbenchError
-from ..inputs.catalog import load_catalog
+from ..inputs.catalog import CATALOG_DIR, load_catalog
 from ..inputs.workloads import token_stats
 from ..measure.evaluate import answered, rescore
 from ..measure.metrics import summarize
@@ -59,13 +59,36 @@ class QualityEstimate:
 # ----------------------------------------------------------------------------- building the inputs
 PROJECTED_CANDIDATES = (
     # (architecture in models.csv, model whose published scores stand in for quality, quantization)
-    ("Llama-3-8B", "Llama-3-8B-Instruct", "bf16"),
-    ("Mistral-7B", "Mistral-7B", "bf16"),
-    ("Phi-3-mini", "Phi-3-mini-4k-instruct", "bf16"),
-    ("Llama-3-70B", "Llama-3-70B-Instruct", "bf16"),
+    # The current open models (late 2026); the 2024 ones (Llama-3-8B, Mistral-7B, Phi-3-mini,
+    # Llama-3-70B) stay in the catalog and can be passed as ``candidates=``. gpt-oss ships MXFP4
+    # weights, which the roofline does not model: bf16 / fp8 here are conservative stand-ins.
+    ("Llama-3.1-8B", "Llama-3.1-8B", "bf16"),
+    ("Qwen3-8B", "Qwen3-8B", "bf16"),
+    ("Gemma-3-12B", "Gemma-3-12B", "bf16"),
+    ("Mistral-Small-3.1", "Mistral-Small-3.1", "bf16"),
+    ("Qwen3-30B-A3B", "Qwen3-30B-A3B", "bf16"),
+    ("gpt-oss-20b", "gpt-oss-20b", "bf16"),
+    ("Llama-3.3-70B", "Llama-3.3-70B", "fp8"),
+    ("gpt-oss-120b", "gpt-oss-120b", "fp8"),
 )
 """Open models projected on catalog GPUs when no measurement exists (a parameter of
 :func:`build_options`)."""
+
+DEFAULT_APIS = (
+    # current frontier APIs (prices from genai-prices via `workbench catalog refresh`)
+    "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1-mini", "o4-mini",
+    "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5",
+    "gemini/gemini-2.5-pro", "gemini/gemini-2.5-flash", "gemini/gemini-2.5-flash-lite",
+    # hosted open-weight endpoints
+    "groq/openai/gpt-oss-120b", "groq/openai/gpt-oss-20b", "groq/llama-3.3-70b-versatile",
+    "groq/llama-3.1-8b-instant", "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "deepseek/deepseek-chat",
+    # embeddings (retrieval workloads)
+    "text-embedding-3-small", "text-embedding-3-large",
+)
+"""The APIs priced when ``apis`` is not given: the current market. Every other catalog API
+(the 2024 models, the rest of the feed) is one ``apis=[...]`` away, and APIs from the user's
+catalog overrides are always included."""
 
 PROXY_ALIASES = {
     "groq/llama3-8b-8192": "Llama-3-8B-Instruct", "groq/llama3-70b-8192": "Llama-3-70B-Instruct",
@@ -190,7 +213,8 @@ def build_options(workload, *, catalog=None, results=None, instances=None, apis=
 
 def build_options_detailed(workload, *, catalog=None, results=None, instances=None, apis=None,
                            pricing: str = "on-demand", candidates=PROJECTED_CANDIDATES, fits=None) -> Options:
-    """APIs (mode chat, embedding for retrieval; ``apis`` restricts by name), measured self-hosted
+    """APIs (mode chat, embedding for retrieval; ``apis`` names them, default :data:`DEFAULT_APIS`
+    plus the APIs of the user's overrides), measured self-hosted
     configurations (capacity at the workload's SLO from the latest load sweep of each target;
     instance from the target's deployment), and projected ones (each candidate open model on
     the catalog GPU instance that is cheapest at the expected volume; ``instances`` restricts)."""
@@ -202,8 +226,11 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
     out = Options([], {}, [], {"input_tokens": n_in, "output_tokens": n_out, "provenance": tok_label})
     mode = "embedding" if workload.task == "retrieval" else "chat"
     api_rows = catalog.apis[(catalog.apis["mode"] == mode)]
+    if apis is None:  # the current market, plus whatever the user added in overrides
+        own = ~api_rows.catalog_file.str.startswith(str(CATALOG_DIR))
+        apis = set(DEFAULT_APIS) | set(api_rows.model[own])
     for model in dict.fromkeys(api_rows.model):
-        if apis is not None and model not in apis:
+        if model not in apis:
             continue
         try:
             opt = cost.api_option(catalog.api(model), input_tokens=n_in, output_tokens=n_out, tokens_provenance=tok_label)

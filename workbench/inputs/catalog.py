@@ -45,7 +45,8 @@ TABLES: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, bool]]]] = {
     "gpus": ("gpus.csv", ("name",), {
         "name": ("str", True), "mem_gib": ("float", True), "mem_bw_tbps": ("float", True),
         "bf16_tflops": ("float", True), "fp8_tflops": ("float", False),
-        "int8_tops": ("float", False), "tdp_w": ("float", False), **_COMMON}),
+        "int8_tops": ("float", False), "fp4_tflops": ("float", False), "tdp_w": ("float", False),
+        **_COMMON}),
     "instances": ("instances.csv", ("cloud", "instance", "pricing", "valid_from"), {
         "cloud": ("str", True), "instance": ("str", True), "gpu": ("str", True),
         "gpu_count": ("int", True), "vcpus": ("int", False), "pricing": ("str", True),
