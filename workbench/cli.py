@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("workbench.present.report", "execute the decision notebook into reports/ (HTML + notebook)"),
     "dashboard": ("workbench.present.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),
+    "import": ("workbench.results.importers", "import result files of vllm bench, guidellm, aiperf, inference-perf, "
+               "llmperf, lm-eval"),
+    "export": ("workbench.results.exporters", "export runs as an llm-d Benchmark Report, CSV or Parquet"),
 }
 
 
