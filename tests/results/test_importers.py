@@ -151,3 +151,66 @@ def test_deployment_flag_overrides_the_target(tmp_path):
     assert dep["instance"] == "g5.xlarge" and dep["engine"] == "vllm-cpu" and dep["count"] == 1
     with pytest.raises(importers.ImportError_, match="--deployment"):
         importers.parse_deployment("gpu=H100")
+
+
+INFERENCE_PERF = DATA / "inference_perf" / "summary_lifecycle_metrics.json"
+LM_EVAL = next((DATA / "lm_eval").glob("results_*.json"))
+
+
+def test_inference_perf_seconds_become_ms_one_point_per_stage(tmp_path):
+    stage = json.loads((DATA / "inference_perf" / "stage_0_lifecycle_metrics.json").read_text())
+    ids, notes, res = _import(tmp_path, INFERENCE_PERF)
+    (rid,) = ids  # the run had one stage
+    run = res.runs.set_index("run_id").loc[rid]
+    assert run.model == "SmolLM2-135M-Instruct" and "aggregates only" in notes[-1]
+    agg = _points(res, rid)
+    ok = stage["successes"]
+    assert agg.load_point == "concurrency=4" and agg.completed == ok["count"] == 32
+    assert agg.request_throughput == ok["throughput"]["requests_per_sec"]
+    assert agg.output_tokens_per_s == ok["throughput"]["output_tokens_per_sec"]
+    for ours, theirs in (("ttft", "time_to_first_token"), ("tpot", "time_per_output_token"),
+                         ("itl", "inter_token_latency"), ("e2el", "request_latency")):
+        assert agg[f"p50_{ours}_ms"] == ok["latency"][theirs]["median"] * 1e3
+        assert agg[f"p99_{ours}_ms"] == ok["latency"][theirs]["p99"] * 1e3
+
+
+def test_lm_eval_results_are_quality_evidence_labelled_and_levelled(tmp_path):
+    f = json.loads(LM_EVAL.read_text())
+    ids, _, res = _import(tmp_path, LM_EVAL)
+    run = res.runs.set_index("run_id").loc[ids[0]]
+    assert run.kind == "lm-eval" and run.provenance.startswith("measured (imported: lm-eval 0.4.13, ")
+    (ev,) = importers.quality_evidence(res, "ticket-classification")
+    assert (ev["task"], ev["n_shot"], ev["metric"], ev["filter"]) == ("ticket-classification", 3, "exact_match", "label")
+    assert ev["value"] == f["results"]["ticket-classification"]["exact_match,label"]
+    assert ev["stderr"] == f["results"]["ticket-classification"]["exact_match_stderr,label"]
+    assert ev["n_samples"] == 48 and ev["label"] == "measured by lm-eval 0.4.13" and ev["evidence"] == "workload"
+    (other,) = importers.quality_evidence(res, "intent-routing")
+    assert other["evidence"] == "related-task"
+    assert "related-task evidence, not this workload's metric" in importers.evidence_note(other)
+
+
+def test_imported_runs_are_priced_beside_our_own_and_labelled_imported(tmp_path):
+    from dataclasses import replace
+
+    from workbench.decide.decision import decide
+    from workbench.decide.options import build_options_detailed
+    from workbench.inputs.workloads import load_workload
+    from workbench.paths import reference_results_dir
+
+    importers.import_files([VLLM, GUIDELLM, AIPERF, INFERENCE_PERF, LM_EVAL], root=tmp_path, target="local-vllm")
+    importers.import_files([LLMPERF], root=tmp_path, deployment="instance=g5.12xlarge,accelerator=A10G,count=4,engine=vllm")
+    res = store.load([reference_results_dir(), tmp_path])
+    # the crowded 2-core runs take ~15 s per request: an SLO they meet, to see them priced
+    w = replace(load_workload("ticket-classification"), slo={"ttft_ms": 10_000, "e2el_ms": 60_000})
+    built = build_options_detailed(w, results=res)
+    names = {o.name: o for o in built.options if o.kind == "self-hosted"}
+    for tool in ("vllm-bench", "guidellm", "aiperf", "inference-perf"):
+        (name,) = [n for n in names if n.endswith(f"[local-vllm:{tool}]")]
+        assert "local-cpu" in name and names[name].capacity_rps > 0
+        assert "imported: " in names[name].provenance["capacity_rps"]
+    (yi,) = [o for n, o in names.items() if n.endswith("[imported:llmperf]")]
+    assert "g5.12xlarge" in yi.name and "imported: llmperf 2023-08-31" in yi.provenance["capacity_rps"]
+    assert any(n.endswith("[local-vllm]") for n in names)  # our own sweep, beside them
+    assert any("measured by lm-eval 0.4.13" in n for n in built.notes)
+    table = decide(w, built.options).table
+    assert {n for n in names if "imported" in names[n].provenance["capacity_rps"]} <= set(table.option)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+
+import yaml
 
 from .import_formats import Imported, ImportFormatError, Point, iso, label_of, need, stats_into
 
@@ -60,15 +63,26 @@ def _llmperf_stats(doc: dict, name: str) -> dict:
 # ----------------------------------------------------------------------------- inference-perf
 def read_inference_perf(doc: dict, path: Path) -> Imported:
     """inference-perf ``summary_lifecycle_metrics.json`` or ``stage_N_lifecycle_metrics.json``
-    (latencies in **seconds** in these files): one point."""
-    ok = doc["successes"]
-    need(ok, ("count", "latency", "throughput"), "inference-perf successes")
-    lat, thr = ok["latency"], ok["throughput"]
-    load = doc.get("load_summary") or {}
-    rate = load.get("requested_rate") or load.get("achieved_rate")
-    label, conc, rate = label_of(load.get("concurrency"), rate)
-    done = int(ok["count"])
-    rps = thr.get("requests_per_sec")
+    (latencies in **seconds** in these files). A summary with its ``stage_N`` files beside it
+    gives one point per stage; the model comes from the ``config.yaml`` beside it, when there."""
+    stages = sorted(path.parent.glob("stage_*_lifecycle_metrics.json")) if path.name.startswith("summary") else []
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in stages] or [doc]
+    cfg = path.with_name("config.yaml")
+    server = (yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}).get("server") or {} if cfg.is_file() else {}
+    return Imported(tool="inference-perf", tool_version="(version not recorded in the file)",
+                    format="inference-perf-lifecycle-report", model=str(server.get("model_name") or "unknown"),
+                    started_at=None, points=[_inference_perf_point(d, i) for i, d in enumerate(docs)],
+                    params={"report": path.name, "stages": [p.name for p in stages] or None})
+
+
+def _inference_perf_point(doc: dict, i: int) -> Point:
+    ok = doc.get("successes")
+    if not isinstance(ok, dict):
+        raise ImportFormatError(f"inference-perf stage {i}: no 'successes' section")
+    need(ok, ("count", "latency", "throughput"), f"inference-perf stage {i} successes")
+    lat, thr, load = ok["latency"], ok["throughput"], doc.get("load_summary") or {}
+    label, conc, rate = label_of(load.get("concurrency"), None if load.get("concurrency") else load.get("requested_rate"))
+    done, rps = int(ok["count"]), thr.get("requests_per_sec")
     agg = {"completed": done, "failed": int((doc.get("failures") or {}).get("count") or 0),
            "duration_s": done / rps if rps else math.nan, "request_throughput": rps,
            "output_tokens_per_s": thr.get("output_tokens_per_sec"),
@@ -77,13 +91,10 @@ def read_inference_perf(doc: dict, path: Path) -> Imported:
     for ours, theirs in (("ttft", "time_to_first_token"), ("tpot", "time_per_output_token"),
                          ("itl", "inter_token_latency"), ("e2el", "request_latency")):
         if isinstance(lat.get(theirs), dict):
-            stats_into(agg, ours, lat[theirs], 1e3)
+            stats_into(agg, ours, lat[theirs], 1e3)  # seconds → ms
     native = {"normalized_time_per_output_token_s": lat.get("normalized_time_per_output_token"),
-              "load_summary": load}
-    return Imported(tool="inference-perf", tool_version=str(doc.get("version") or "(version not recorded in the file)"),
-                    format="inference-perf-lifecycle-report", model=str(doc.get("model") or "unknown"),
-                    started_at=None, points=[Point(label, conc, rate, agg, None, native)],
-                    params={"report": path.name})
+              "achieved_rate": load.get("achieved_rate"), "requested_rate": load.get("requested_rate")}
+    return Point(label, conc, rate, agg, None, native)
 
 
 # ----------------------------------------------------------------------------- lm-eval
@@ -100,8 +111,8 @@ def read_lm_eval(doc: dict, path: Path) -> Imported:
             raise ImportFormatError(f"lm-eval results[{task!r}] is not a mapping")
         n = (doc.get("n-samples") or {}).get(task) or {}
         for key, value in metrics.items():
-            name, _, filt = key.partition(",")
-            if name == "alias" or name.endswith("_stderr") or not isinstance(value, (int, float)):
+            name, comma, filt = key.partition(",")  # metrics are "<metric>,<filter>"
+            if not comma or name.endswith("_stderr") or not isinstance(value, (int, float)):
                 continue
             stderr = metrics.get(f"{name}_stderr,{filt}")
             evidence.append({

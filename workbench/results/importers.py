@@ -99,7 +99,8 @@ def _dispatch(path: Path, doc) -> fm.Imported:
 
 
 def _pick_in_dir(d: Path) -> Path:
-    for name in ("profile_export_aiperf.json", "benchmarks.json", "summary_lifecycle_metrics.json"):
+    for name in ("profile_export_aiperf.json", "benchmarks.json", "summary_lifecycle_metrics.json",
+                 "stage_0_lifecycle_metrics.json"):
         if (d / name).is_file():
             return d / name
     raise ImportError_(f"{d}: a folder with no result file this command knows; name the file")
@@ -233,6 +234,47 @@ def load_points(run, requests, slo: dict | None = None):
     summary = run.get("summary") if isinstance(run.get("summary"), dict) else {}
     pts = summary.get("points") or []
     return pd.DataFrame([{**p, "run_id": run.get("run_id")} for p in pts])
+
+
+def sweep_points(results, run, slo: dict | None = None):
+    """The load points of ``run`` as a sweep: an imported run's points together with those of the
+    other runs imported from the same file (one run per load point), else :func:`load_points`."""
+    import pandas as pd
+
+    run = run if isinstance(run, dict) else run.to_dict()
+    params = run.get("params") if isinstance(run.get("params"), dict) else {}
+    sha = (params.get("imported") or {}).get("sha256")
+    if not sha:
+        return load_points(run, results.requests[results.requests.run_id == run["run_id"]], slo)
+    same = [r for r in results.runs.to_dict("records")
+            if ((r.get("params") or {}).get("imported") or {}).get("sha256") == sha and r.get("kind") == "load"]
+    frames = [load_points(r, results.requests[results.requests.run_id == r["run_id"]], slo) for r in same]
+    return pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
+
+
+def quality_evidence(results, workload_name: str) -> list[dict]:
+    """lm-eval results in the store, each with ``evidence``: "workload" when its task is this
+    workload, else "related-task" (never this workload's metric), and the run it came from."""
+    if results is None or not len(results.runs):
+        return []
+    out = []
+    for run in results.runs[results.runs.kind == "lm-eval"].to_dict("records"):
+        for ev in (run.get("summary") or {}).get("evidence") or []:
+            level = "workload" if ev.get("task") == workload_name else "related-task"
+            out.append({**ev, "evidence": level, "model": run.get("model"), "target": run.get("target"),
+                        "run_id": run.get("run_id")})
+    return out
+
+
+def evidence_note(ev: dict) -> str:
+    """One line for a quality-evidence record, with its label and level."""
+    err = f" ± {ev['stderr']:.3f}" if ev.get("stderr") is not None else ""
+    shot = f"{ev['n_shot']}-shot " if ev.get("n_shot") is not None else ""
+    filt = f" ({ev['filter']})" if ev.get("filter") and ev["filter"] != "none" else ""
+    what = ("evidence on this workload's own items" if ev["evidence"] == "workload"
+            else "related-task evidence, not this workload's metric")
+    return (f"{ev['model']}: {ev['task']} {shot}{ev['metric']}{filt} = {ev['value']:.3f}{err}, "
+            f"n={ev.get('n_samples')} — {ev['label']} (run {ev['run_id']}); {what}")
 
 
 def imported_label(run) -> str | None:
