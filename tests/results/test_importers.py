@@ -214,3 +214,36 @@ def test_imported_runs_are_priced_beside_our_own_and_labelled_imported(tmp_path)
     assert any("measured by lm-eval 0.4.13" in n for n in built.notes)
     table = decide(w, built.options).table
     assert {n for n in names if "imported" in names[n].provenance["capacity_rps"]} <= set(table.option)
+
+
+def test_a_file_with_several_load_points_gives_one_run_each_priced_as_one_sweep(tmp_path):
+    # `--append-result` JSON Lines: built from the real file written twice under two concurrency
+    # labels (this checks the one-run-per-point path and the sweep, not the numbers)
+    d = {k: v for k, v in json.loads(VLLM.read_text()).items() if k not in ("ttfts", "itls", "start_times")}
+    jsonl = tmp_path / "in" / "appended.jsonl"
+    jsonl.parent.mkdir()
+    jsonl.write_text("".join(json.dumps({**d, "max_concurrency": c}) + "\n" for c in (2, 4)))
+    ids, notes, res = _import(tmp_path / "store", jsonl)
+    assert len(ids) == 2 and "aggregates only" in notes[-1]
+    run = res.runs.set_index("run_id").loc[ids[1]].to_dict() | {"run_id": ids[1]}
+    sweep = importers.sweep_points(res, run)
+    assert sorted(sweep.load_point) == ["concurrency=2", "concurrency=4"]
+    assert list(sweep.request_throughput) == [d["request_throughput"]] * 2
+
+
+def test_a_failure_while_writing_leaves_no_run_behind(tmp_path, monkeypatch):
+    real = importers._write_one
+    calls = []
+
+    def fail_on_second(**kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(**kw)
+
+    monkeypatch.setattr(importers, "_write_one", fail_on_second)
+    with pytest.raises(OSError):
+        importers.import_files([INFERENCE_PERF, LM_EVAL], root=tmp_path, target="local-vllm")
+    # the first file's run is whole and in place; the second file left nothing, staged or not
+    assert len(store.find_run_dirs(tmp_path)) == 1
+    assert list((tmp_path / importers.STAGING).iterdir()) == []
