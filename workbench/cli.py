@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dashboard": ("workbench.present.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),
     "catalog": ("workbench.inputs.refresh", "the catalog: refresh prices from installed feeds, show what is in force"),
+    "import": ("workbench.results.importers", "import result files of vllm bench, guidellm, aiperf, inference-perf, "
+               "llmperf, lm-eval"),
+    "export": ("workbench.results.exporters", "export runs as an llm-d Benchmark Report, CSV or Parquet"),
 }
 
 

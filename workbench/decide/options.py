@@ -25,11 +25,11 @@ from ..errors import WorkbenchError
 from ..inputs.catalog import CATALOG_DIR, load_catalog
 from ..inputs.workloads import token_stats
 from ..measure.evaluate import answered, rescore
-from ..measure.metrics import summarize
 from ..measure.scorers import metrics
 from ..measure.stats import bootstrap_ci
 from ..project.calibrate import efficiency_for, hardware_for
 from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
+from ..results.importers import evidence_note, imported_label, quality_evidence, sweep_points
 from ..results.schema import EVIDENCE_STATUSES, RANDOM_WEIGHTS, RunParams
 
 
@@ -240,6 +240,7 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
         out.options.append(opt)
         out.sources[opt.name] = {"targets": [], "models": [model], "proxy": model}
     _measured_options(workload, results, catalog, pricing, out)
+    out.notes.extend(evidence_note(ev) for ev in quality_evidence(results, workload.name))
     if workload.task != "retrieval":  # the roofline projects generation, not embedding
         _projected_options(workload, catalog, pricing, candidates, instances, fits, out)
     return out
@@ -260,11 +261,15 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
             out.notes.append(f"{target}: run {run.run_id} measured {run.model} with {params.layers} of its "
                              f"{params.full_layers} layers (to fit the GPU): not an option, used for calibration only")
             continue
-        req = results.requests[results.requests.run_id == run.run_id]
-        if not len(req):
+        points = sweep_points(results, run, workload.slo)  # request rows, or an imported file's aggregates
+        if not len(points):
             continue
-        cap = cost.capacity_from_sweep(summarize(req, workload.slo), workload.slo)
-        how = "its own prompt/output lengths"
+        try:
+            cap = cost.capacity_from_sweep(points, workload.slo)
+        except WorkbenchError as e:  # an imported file without a latency the SLO names
+            out.notes.append(f"{target}: run {run.run_id} left out ({e})")
+            continue
+        how = "its own prompt/output lengths" + (f"; {imported_label(run)}" if imported_label(run) else "")
         if run.get("weights") == RANDOM_WEIGHTS:
             how += f", random weights on {run.engine} (speed and memory real, quality from elsewhere)"
         _add_measured(workload, out, run, cap, how, catalog, pricing)

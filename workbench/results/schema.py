@@ -74,7 +74,8 @@ RUNS = _cols(
     Column("kind", "str", "", "What the run did: 'load', 'quality', 'smoke', 'gpu-load', ..."),
     Column("status", "str", "", "'running', 'completed', 'degraded', 'interrupted' or 'failed' "
            "(schema.RUN_STATUSES)."),
-    Column("provenance", "str", "", "'measured' for runs of this workbench."),
+    Column("provenance", "str", "", "'measured' for runs of this workbench; 'measured (imported: <tool> "
+           "<version>, <file>, sha256 <hash>…)' for runs read from another tool's file (results.importers)."),
     Column("target", "str", "", "Name of the target measured."),
     Column("engine", "str", "", "Engine kind: 'vllm', 'llamacpp', 'transformers', 'external'."),
     Column("engine_version", "str", "", "Engine package version, when known.", required=False),
@@ -113,7 +114,8 @@ REQUESTS = _cols(
     Column("e2el_ms", "float", "ms", "Send to last content chunk.", required=False),
     Column("prompt_tokens", "int", "tokens", "Prompt tokens (server usage when present).", required=False),
     Column("output_tokens", "int", "tokens", "Output tokens (see token_source).", required=False),
-    Column("token_source", "str", "", "'usage', 'timings', 'chunks' (fallback: one token per content chunk) or 'none'."),
+    Column("token_source", "str", "", "'usage', 'timings', 'chunks' (fallback: one token per content chunk), 'imported' "
+           "(counted by the tool whose result file was imported) or 'none'."),
     Column("max_tokens", "int", "tokens", "max_tokens asked for.", required=False),
     Column("forced_length", "bool", "", "True when the output length was forced (ignore_eos/min_tokens)."),
     Column("http_status", "int", "", "HTTP status (0 when no response arrived).", required=False),
