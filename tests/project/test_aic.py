@@ -20,7 +20,7 @@ from workbench.project import aic
 def test_coverage_says_why_a_cell_is_not_covered(model, gpu, engine, q, reason):
     assert reason in aic.coverage(model, gpu, engine, q)
     with pytest.raises(aic.AICError, match=reason):
-        aic.project_point(model, gpu, engine, input_tokens=100, output_tokens=10, batch=1, quantization=q)
+        aic.project_point(aic.AICell(model, gpu, engine, q), input_tokens=100, output_tokens=10, batch=1)
 
 
 def test_covered_cells():
@@ -35,8 +35,8 @@ def test_a_real_estimate_is_plausible_labelled_and_cached(tmp_path, monkeypatch)
     ≥ 0.4 s; vLLM's own benchmark published 0.83 s (data/published)."""
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path))
     aic._estimate.cache_clear()
-    p = aic.project_point("Llama-3.1-8B", "H200", "vllm", input_tokens=32, output_tokens=128, batch=8,
-                          mode="static-batch")
+    cell = aic.AICell("Llama-3.1-8B", "H200", "vllm")
+    p = aic.project_point(cell, input_tokens=32, output_tokens=128, batch=8, mode="static-batch")
     assert 400 < p["e2el_ms"] < 2000 and 3.3 < p["tpot_ms"] < 15
     assert p["output_tokens_per_s"] == pytest.approx(8 * 128 / (p["e2el_ms"] / 1e3), rel=0.1)
     assert p["label"].startswith(f"projected by AIConfigurator {aic.version()} (vllm ")
@@ -44,6 +44,5 @@ def test_a_real_estimate_is_plausible_labelled_and_cached(tmp_path, monkeypatch)
     assert list((tmp_path / "aiconfigurator").glob("*.json"))  # on disk: the next process reuses it
     aic._estimate.cache_clear()
     t = time.time()
-    again = aic.project_point("Llama-3.1-8B", "H200", "vllm", input_tokens=32, output_tokens=128, batch=8,
-                              mode="static-batch")
+    again = aic.project_point(cell, input_tokens=32, output_tokens=128, batch=8, mode="static-batch")
     assert again == p and time.time() - t < 1.0

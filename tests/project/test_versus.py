@@ -79,6 +79,6 @@ def test_error_label_prefers_the_engine_on_that_gpu(tmp_path):
     assert versus.error_label("roofline", "vllm", "H200", f) == (
         "median error 25% (worst 31%) on 3 published points of vllm on H200")
     assert versus.error_label("roofline", "vllm", "L4", f) == (
-        "median error 20% (worst 40%) on 5 published points of vllm, all GPUs")
+        "median error 20% (worst 40%) on 5 published points of vllm on other GPUs")
     assert "error unknown" in versus.error_label("roofline", "sglang", "L4", f)
     assert "not run" in versus.error_label("roofline", "vllm", "L4", tmp_path / "none.csv")

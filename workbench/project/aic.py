@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ..paths import cache_dir
@@ -65,6 +66,19 @@ class AICError(ProjectionError):
     """AIConfigurator cannot project this cell (not covered, or it refused: out of memory, ...)."""
 
 
+@dataclass(frozen=True)
+class AICell:
+    """What AIConfigurator projects: a catalog model served by ``engine`` on ``tp`` × ``gpu``
+    (tensor-parallel), weights at ``quantization``, KV cache at ``kv_dtype``."""
+
+    model: str
+    gpu: str
+    engine: str = "vllm"
+    quantization: str = "bf16"
+    kv_dtype: str = "bf16"
+    tp: int = 1
+
+
 def installed() -> bool:
     return importlib.util.find_spec("aiconfigurator") is not None
 
@@ -96,13 +110,14 @@ def coverage(model: str, gpu: str, engine: str, quantization: str = "bf16") -> s
     return None
 
 
-def project_point(model: str, gpu: str, engine: str, *, input_tokens: int, output_tokens: int, batch: int,
-                  quantization: str = "bf16", kv_dtype: str = "bf16", tp: int = 1, mode: str = "closed-loop") -> dict:
+def project_point(cell: AICell, *, input_tokens: int, output_tokens: int, batch: int, mode: str = "closed-loop") -> dict:
     """AIConfigurator's projection of one serving point: ``batch`` requests in flight
     (``mode`` "closed-loop"/"offline": in-flight batching; "static-batch": one batch start to
     end). Keys as :func:`workbench.project.roofline.serving_point` (output_tokens_per_s,
     request_throughput, ttft_ms, tpot_ms, e2el_ms, batch) plus engine_version and label.
     Raises :class:`AICError` with one line when the cell is not covered or AIConfigurator refuses."""
+    model, gpu, engine, quantization, kv_dtype, tp = (cell.model, cell.gpu, cell.engine, cell.quantization,
+                                                      cell.kv_dtype, cell.tp)
     why = coverage(model, gpu, engine, quantization)
     if why:
         raise AICError(why)
@@ -132,7 +147,9 @@ def _estimate(args_json: str) -> dict:
         if "error" in cached:
             raise AICError(cached["error"])
         return cached
-    from aiconfigurator.cli.api import cli_estimate  # seconds to import: only when a cell is covered
+    from aiconfigurator.cli.api import (
+        cli_estimate,  # seconds to import: only when a cell is covered
+    )
 
     for name in ("aiconfigurator", "aiconfigurator_core"):
         logging.getLogger(name).setLevel(logging.ERROR)  # it logs every fallback table it loads
@@ -140,10 +157,35 @@ def _estimate(args_json: str) -> dict:
         r = cli_estimate(**json.loads(args_json))
         out = {k: (float(r.raw[k]) if k != "version" else str(r.raw[k]))
                for k in ("tokens/s", "seq/s", "ttft", "tpot", "request_latency", "version")}
-    except Exception as e:  # AIConfigurator raises RuntimeError (OOM), ValueError (no database), ...
+    except Exception as e:  # noqa: BLE001 — it raises RuntimeError (OOM), ValueError (no database), ...
         out = {"error": f"AIConfigurator refused: {str(e).splitlines()[0][:200]}"}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out), encoding="utf-8")
     if "error" in out:
         raise AICError(out["error"])
     return out
+
+
+def capacity_point_at_slo(cell: AICell, input_tokens: float, output_tokens: float, slo: dict | None,
+                          max_batch: int = 256) -> dict | None:
+    """AIConfigurator's serving point with the highest request throughput whose TTFT, TPOT and
+    E2EL meet ``slo`` (ms; absent = no limit), batches 1, 2, 4, … up to ``max_batch`` (latency
+    grows with the batch: the search stops at the first miss); None when one request at a time
+    misses it. Raises :class:`AICError` when the cell is not covered or AIConfigurator refuses
+    even one request at a time."""
+    slo = {k: v for k, v in (slo or {}).items() if v is not None and k in ("ttft_ms", "tpot_ms", "e2el_ms")}
+    best, b = None, 1
+    while b <= max_batch:
+        try:
+            p = project_point(cell, input_tokens=int(round(input_tokens)),
+                              output_tokens=max(1, int(round(output_tokens))), batch=b)
+        except AICError:
+            if best is None and b == 1:
+                raise
+            break  # out of memory at this batch: the previous one is the largest
+        if any(p[k] > v for k, v in slo.items()):
+            break
+        if best is None or p["request_throughput"] > best["request_throughput"]:
+            best = p
+        b *= 2
+    return best

@@ -109,9 +109,9 @@ def _isnan(v) -> bool:
 
 def _aic(row: dict, batch: int) -> tuple[float | None, str]:
     try:
-        p = aic.project_point(row["model"], row["gpu"], row["engine"], input_tokens=row["input_tokens"],
-                              output_tokens=row["output_tokens"], batch=batch, quantization=row["quantization"],
-                              kv_dtype=row["kv_dtype"], tp=int(row["tp"]), mode=row["mode"])
+        cell = aic.AICell(row["model"], row["gpu"], row["engine"], row["quantization"], row["kv_dtype"], int(row["tp"]))
+        p = aic.project_point(cell, input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], batch=batch,
+                              mode=row["mode"])
     except WorkbenchError as e:
         return None, str(e)
     return metric_of(p, row), p["label"]
@@ -181,7 +181,7 @@ def error_label(projector: str, engine: str, gpu: str, path=None) -> str:
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return "error against published measurements unknown (benchmarks/projection_vs_published.py not run)"
     s = s[(s.projector == projector) & (s.engine == engine) & (s.points > 0)]
-    for scope, rows in ((f"{engine} on {gpu}", s[s.gpu == gpu]), (f"{engine}, all GPUs", s[s.gpu == "*"])):
+    for scope, rows in ((f"{engine} on {gpu}", s[s.gpu == gpu]), (f"{engine} on other GPUs", s[s.gpu == "*"])):
         if len(rows):
             r = rows.iloc[0]
             return (f"median error {r.median_error_pct:.0f}% (worst {r.worst_error_pct:.0f}%) on "
