@@ -310,5 +310,6 @@ def calibration_fits(results) -> tuple[dict | None, str]:
         return None, f"uncalibrated ({e})"
     label = "; ".join(f"{e} on {h}: {f.eff.label}" for (e, h), f in fits.items()) or "uncalibrated"
     if not any(e == "vllm" for e, _ in fits):
-        label += " — the projected options are vLLM, which has no GPU sweep stored: they use the uncalibrated defaults"
+        label += (" — the projected options are vLLM, which has no GPU sweep stored: AIConfigurator projects them "
+                  "where it covers the cell, the roofline with the uncalibrated defaults elsewhere")
     return fits, label
