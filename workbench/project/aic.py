@@ -17,7 +17,7 @@ answers. Every answer carries its label: "projected by AIConfigurator <version> 
 
 AIConfigurator is imported lazily (it takes seconds); one estimate takes 2–20 s on this
 machine, so answers are cached per process and on disk (``<cache_dir>/aiconfigurator/``),
-keyed by every argument and the package version.
+keyed by every argument and the package version (refusals too, except a failed download).
 """
 
 from __future__ import annotations
@@ -159,8 +159,9 @@ def _estimate(args_json: str) -> dict:
                for k in ("tokens/s", "seq/s", "ttft", "tpot", "request_latency", "version")}
     except Exception as e:  # noqa: BLE001 — it raises RuntimeError (OOM), ValueError (no database), ...
         out = {"error": f"AIConfigurator refused: {str(e).splitlines()[0][:200]}"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out), encoding="utf-8")
+    if "download" not in out.get("error", "").lower():  # no network now may be network later: not kept
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out), encoding="utf-8")
     if "error" in out:
         raise AICError(out["error"])
     return out
