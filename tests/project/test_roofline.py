@@ -4,6 +4,7 @@ time formulas checked with numbers worked by hand."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -328,3 +329,15 @@ def test_serving_point_reports_what_it_computed():
     assert single["tpot_ms"] == 0.0 and single["e2el_ms"] == pytest.approx(single["ttft_ms"])
     batched = serving_point(Cell(TOY, DEV, eff=IDEAL, max_batch=4, batched_prefill=True), 100, 20, 4)
     assert batched["prefill_ms"] == pytest.approx(prefill_s(cell, 100, prompts=4) * 1e3)
+
+
+def test_the_per_layer_overhead_is_paid_once_per_layer_of_every_step():
+    """A host-bound engine: 1 ms per step + 0.5 ms per layer. TOY has 2 layers, so each decode
+    step and each prefill pass costs 2 ms more than the ideal one; a 4-layer copy costs 3 ms."""
+    host = Efficiency(mbu=1.0, mfu=1.0, step_overhead_s=0.001, layer_overhead_s=0.0005)
+    ideal, slow = Cell(TOY, DEV, eff=IDEAL), Cell(TOY, DEV, eff=host)
+    assert decode_step_s(slow, 3, 50) == pytest.approx(decode_step_s(ideal, 3, 50) + 0.002, rel=1e-12)
+    assert prefill_s(slow, 10) == pytest.approx(prefill_s(ideal, 10) + 0.002, rel=1e-12)
+    deep = replace(TOY, layers=4)
+    assert decode_step_s(Cell(deep, DEV, eff=host), 1, 50) - decode_step_s(Cell(deep, DEV, eff=IDEAL), 1, 50) == (
+        pytest.approx(0.003))

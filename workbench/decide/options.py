@@ -6,7 +6,9 @@ catalog and the results store.
   (capacity at the workload's SLO from its latest load sweep via ``cost.capacity_from_sweep``,
   or — with quality runs but no sweep — 1 / mean latency at concurrency 1, a lower bound), and
   each projected open model on its cheapest catalog GPU instance at the expected volume
-  (``project.capacity_at_slo``, labelled with its calibration).
+  (the roofline's ``project.capacity_at_slo`` picks the instance; where AIConfigurator covers
+  the cell it gives the capacity, :func:`projected_capacity`), labelled with the projection
+  engine and its error against published measurements.
 - :func:`quality_estimates`: quality per option on the workload's primary metric — measured
   (:func:`measured_quality`: stored outputs re-scored, 95% bootstrap CI), else a published
   proxy from the catalog (:func:`published_proxy`: MMLU, MTEB for retrieval; percent →
@@ -18,6 +20,7 @@ Units: requests_per_month, usd_per_month, requests/s (capacity); quality in the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ..cost import cost
@@ -27,8 +30,10 @@ from ..inputs.workloads import token_stats
 from ..measure.evaluate import answered, rescore
 from ..measure.scorers import metrics
 from ..measure.stats import bootstrap_ci
+from ..project import aic
 from ..project.calibrate import efficiency_for, hardware_for
 from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, weight_bytes
+from ..project.versus import error_label
 from ..results.importers import evidence_note, imported_label, quality_evidence, sweep_points
 from ..results.schema import EVIDENCE_STATUSES, RANDOM_WEIGHTS, RunParams
 
@@ -217,7 +222,9 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
     plus the APIs of the user's overrides), measured self-hosted
     configurations (capacity at the workload's SLO from the latest load sweep of each target;
     instance from the target's deployment), and projected ones (each candidate open model on
-    the catalog GPU instance that is cheapest at the expected volume; ``instances`` restricts)."""
+    the catalog GPU instance that is cheapest at the expected volume; ``instances`` restricts).
+    Projection: ``$WORKBENCH_PROJECTION`` "auto" (the default: AIConfigurator where it covers
+    the cell, else the roofline) or "roofline"."""
 
     catalog = catalog or load_catalog()
     tp = token_profile(workload, results)
@@ -242,7 +249,8 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
     _measured_options(workload, results, catalog, pricing, out)
     out.notes.extend(evidence_note(ev) for ev in quality_evidence(results, workload.name))
     if workload.task != "retrieval":  # the roofline projects generation, not embedding
-        _projected_options(workload, catalog, pricing, candidates, instances, fits, out)
+        _projected_options(workload, catalog, pricing, candidates, instances, fits, out,
+                           os.environ.get("WORKBENCH_PROJECTION", "auto"))
     return out
 
 
@@ -333,7 +341,8 @@ def _instance_for(run, catalog, pricing: str):
     return None if not len(rows) else catalog.instance(rows.sort_values("usd_per_hour").iloc[0].instance, pricing=pricing)
 
 
-def _projected_options(workload, catalog, pricing, candidates, instances, fits, out: Options) -> None:
+def _projected_options(workload, catalog, pricing, candidates, instances, fits, out: Options,
+                       projection: str = "auto") -> None:
     """Each candidate open model on the catalog GPU instance cheapest at the expected volume,
     capacity projected at the workload's SLO for its token shape (``out.tokens``)."""
 
@@ -348,7 +357,7 @@ def _projected_options(workload, catalog, pricing, candidates, instances, fits, 
         except WorkbenchError as e:
             out.notes.append(f"{arch_name}: not projected ({e})")
             continue
-        best = None
+        best = best_row = None
         for row in inst.drop_duplicates("instance").itertuples():
             try:
                 hw = Hardware.from_catalog(row.gpu, catalog)
@@ -361,17 +370,52 @@ def _projected_options(workload, catalog, pricing, candidates, instances, fits, 
                     continue
                 opt = cost.self_hosted_option(
                     catalog.instance(row.instance, pricing=pricing), capacity_rps=cap, peak_factor=workload.peak_factor,
-                    name=f"{arch_name} · vllm {q} · {row.instance}", capacity_provenance=eff.label if
-                    eff.label.startswith("projected") else f"projected ({eff.label})")
+                    name=f"{arch_name} · vllm {q} · {row.instance}", capacity_provenance=eff.label)
             except WorkbenchError:
                 continue
             if best is None or opt.usd_per_month(volume) < best.usd_per_month(volume):
-                best = opt
+                best, best_row = opt, catalog.instance(row.instance, pricing=pricing)
         if best is None:
             out.notes.append(f"{arch_name}: no catalog instance meets the SLO {workload.slo} (projected)")
             continue
+        best = _relabel(best, best_row, arch_name, q, n_in, n_out, workload, projection)
         out.options.append(best)
         out.sources[best.name] = {"targets": [], "models": [arch_name, proxy], "proxy": proxy}
+
+
+def projected_capacity(cell: aic.AICell, n_in: float, n_out: float, slo, roofline: tuple[float, str],
+                       projection: str = "auto") -> tuple[float, str]:
+    """Requests/s of a projected cell at the SLO and its label: AIConfigurator's where it covers
+    the cell, else the roofline's (``roofline`` = its requests/s and calibration label) — each
+    label naming the projection engine and its error against published measurements
+    (:func:`workbench.project.versus.error_label`), and why AIConfigurator did not answer."""
+    why = "not asked (projection=roofline)" if projection == "roofline" else aic.coverage(
+        cell.model, cell.gpu, cell.engine, cell.quantization)
+    if why is None:
+        try:
+            p = aic.capacity_point_at_slo(cell, n_in, n_out, slo)
+            if p is None:
+                return 0.0, f"projected by AIConfigurator: one request at a time misses the SLO {slo}"
+            return p["request_throughput"], f"{p['label']}; {error_label('aiconfigurator', cell.engine, cell.gpu)}"
+        except WorkbenchError as e:
+            why = str(e)
+    inner = roofline[1].removeprefix("projected ").strip("()")  # "(calibrated on N runs, …)" or "uncalibrated"
+    return roofline[0], (f"projected by the roofline ({inner}); {error_label('roofline', cell.engine, cell.gpu)}; "
+                         f"AIConfigurator: {why}")
+
+
+def _relabel(opt, inst, arch_name, q, n_in, n_out, workload, projection):
+    """The roofline's cheapest option for a candidate (on catalog instance row ``inst``), with
+    AIConfigurator's capacity where it covers the cell, and the projection engine and its error
+    in the label."""
+    cell = aic.AICell(arch_name, inst["gpu"], "vllm", q, "bf16", int(inst["gpu_count"]))
+    cap, label = projected_capacity(cell, n_in, n_out, workload.slo, (opt.capacity_rps, opt.provenance["capacity_rps"]),
+                                    projection)
+    if cap <= 0:  # AIConfigurator says the SLO is missed even one at a time: keep the roofline's, say so
+        label = f"{opt.provenance['capacity_rps']}; {label}"
+        cap = opt.capacity_rps
+    return cost.self_hosted_option(inst, capacity_rps=cap, peak_factor=workload.peak_factor, name=opt.name,
+                                   capacity_provenance=label)
 
 
 def quality_estimates(workload, built: Options, *, results=None, catalog=None,

@@ -152,4 +152,5 @@ def gpu_calibration(fits: dict | None) -> str:
     if not fits:
         return "no GPU load sweep stored: nothing to calibrate"
     return "\n".join(f"- {e} on {h}: bandwidth utilization {f.eff.mbu:.2f}, compute utilization {f.eff.mfu:.2f}, "
-                     f"per-step overhead {f.eff.step_overhead_s * 1e3:.1f} ms — {f.eff.label}" for (e, h), f in fits.items())
+                     f"per-step overhead {f.eff.step_overhead_s * 1e3:.1f} ms + {f.eff.layer_overhead_s * 1e3:.2f} ms per layer "
+                     f"— {f.eff.label}" for (e, h), f in fits.items())

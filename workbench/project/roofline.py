@@ -4,7 +4,7 @@ Simple physics, after llm-analysis / LLM-Viewer (the formulas, worked: docs/proj
 
 - a decode step reads the weights it touches and the KV cache of every sequence in the batch
   (memory term) and does ``2·N_active`` FLOPs per token plus attention (compute term); its time
-  is the larger of the two plus a fixed per-step overhead;
+  is the larger of the two plus a fixed overhead per step and per layer (host-bound engines);
 - a prefill is compute-bound: ``2·N_active·T + 2·L·n_h·h_d·T²`` FLOPs (causal attention);
 - efficiencies (bandwidth utilization ``mbu``, compute utilization ``mfu``, per-step overhead)
   are fitted on measured sweeps by :mod:`workbench.project.calibrate`; a projection carries the label of
@@ -254,12 +254,19 @@ class Hardware:
 class Efficiency:
     """Fractions of peak reached, and fixed costs: ``mbu`` (memory-bandwidth utilization),
     ``mfu`` (FLOP utilization), ``step_overhead_s`` (per decode/prefill step: scheduling,
-    sampling, kernel launches). ``label`` says where they came from."""
+    sampling), ``layer_overhead_s`` (per layer of every step: the kernel launches and Python of
+    a host-bound engine, which grow with depth, not with batch). ``label`` says where they
+    came from."""
 
     mbu: float = 0.7
     mfu: float = 0.5
     step_overhead_s: float = 0.0
     label: str = "uncalibrated"
+    layer_overhead_s: float = 0.0
+
+    def overhead_s(self, layers: int) -> float:
+        """Fixed time of one step of a model of ``layers`` layers: per step + per layer × L."""
+        return self.step_overhead_s + layers * self.layer_overhead_s
 
 
 @dataclass(frozen=True)
@@ -351,14 +358,14 @@ def decode_flops_per_token(arch: Arch, context_tokens: float) -> float:
 def decode_step_s(cell: Cell, batch: int, context_tokens: float) -> float:
     """One decode step for ``batch`` sequences at mean context ``context_tokens``:
     max((W_read(B) + B·KV/token·T_res) / (BW·mbu), B·F_token / (FLOPS·mfu)) / tp-split
-    + all-reduces + step overhead."""
+    + all-reduces + step overhead (per step + per layer × L)."""
     a, hw, e = cell.arch, cell.hardware, cell.eff
     mem_bytes = weight_bytes_read(a, cell.quant, batch) + batch * kv_bytes_per_token(
         a, cell.kv_dtype) * resident_tokens(a, context_tokens)
     mem_s = mem_bytes / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
     comp_s = batch * decode_flops_per_token(a, context_tokens) / cell.tp / (
         hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
-    return max(mem_s, comp_s) + _tp_comm_s(cell, batch) + e.step_overhead_s
+    return max(mem_s, comp_s) + _tp_comm_s(cell, batch) + e.overhead_s(a.layers)
 
 
 def prefill_flops(arch: Arch, input_tokens: float) -> float:
@@ -372,13 +379,14 @@ def prefill_flops(arch: Arch, input_tokens: float) -> float:
 
 def prefill_s(cell: Cell, input_tokens: float, prompts: int = 1) -> float:
     """Prefill of ``prompts`` prompts of ``input_tokens`` in one pass: max(prompts·FLOPs /
-    (FLOPS·mfu), W_read(prompts·T) / (BW·mbu)) / tp + all-reduces + step overhead. The weights
+    (FLOPS·mfu), W_read(prompts·T) / (BW·mbu)) / tp + all-reduces + step overhead (per step + per
+    layer × L). The weights
     are read once per pass. Compute-bound beyond a few hundred tokens on a GPU."""
     a, hw, e = cell.arch, cell.hardware, cell.eff
     tokens = prompts * input_tokens
     comp_s = prompts * prefill_flops(a, input_tokens) / cell.tp / (hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
     mem_s = weight_bytes_read(a, cell.quant, tokens) / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
-    return max(comp_s, mem_s) + _tp_comm_s(cell, tokens) + e.step_overhead_s
+    return max(comp_s, mem_s) + _tp_comm_s(cell, tokens) + e.overhead_s(a.layers)
 
 
 # ----------------------------------------------------------------------------- serving
