@@ -215,11 +215,11 @@ class Arch:
         Mixtral, Qwen2/3 and Qwen3-MoE, gpt-oss, DeepSeek-V2/V3, Gemma 2/3, Phi-3/4 keys (see
         :mod:`workbench.project.hf_config`). A file that cannot be read or lacks a key raises
         HFConfigError naming it."""
-        src = "published (HF config)"
+        src, path = "published (HF config)", "config.json"
         if not isinstance(config, dict):
-            src = f"published ({config})"
+            src, path = f"published ({config})", str(config)
             config = read_config(config)
-        return cls(**arch_fields(config, name), source=src)
+        return cls(**arch_fields(config, name, path), source=src)
 
     @classmethod
     def from_catalog(cls, name: str, catalog=None) -> Arch:
@@ -258,10 +258,12 @@ class Arch:
     def catalog_row(self) -> dict:
         """The models.csv columns this shape fills (params_b and active_params_b computed; the
         caller adds as_of, source, verified, notes). Defaults are left empty, as in old rows."""
-        row = {"name": self.name, "params_b": round(self.params / 1e9, 4),
-               "active_params_b": round(self.active_params / 1e9, 4), "max_context": self.max_context,
-               "tied_embeddings": str(self.tied_embeddings).lower(),
-               "extra_params_b": round(self.extra_params / 1e9, 4) or None}
+        def billions(n):  # 6 significant digits
+            return float(f"{n / 1e9:.6g}")
+
+        row = {"name": self.name, "params_b": billions(self.params), "active_params_b": billions(self.active_params),
+               "max_context": self.max_context, "tied_embeddings": str(self.tied_embeddings).lower(),
+               "extra_params_b": billions(self.extra_params) or None}
         defaults = {f.name: f.default for f in fields(self)}
         for f in fields(self):
             if f.name in row or f.name in ("source", "extra_params"):

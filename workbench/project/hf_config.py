@@ -157,10 +157,11 @@ def weight_format(c: dict) -> str:
     return "bf16"
 
 
-def arch_fields(config: dict, name: str | None = None) -> dict:
-    """The keyword arguments of Arch (all but ``source``) from a config.json's dict."""
+def arch_fields(config: dict, name: str | None = None, path: str = "config.json") -> dict:
+    """The keyword arguments of Arch (all but ``source``) from a config.json's dict (read from ``path``,
+    which error messages name)."""
     c, kind = text_config(config)
-    where = f"config.json ({kind or 'no model_type'})"
+    where = f"{path} ({kind or 'no model_type'})"
     missing = [k for k in REQUIRED if k not in c]
     if missing:
         raise HFConfigError(f"{where}: missing key(s) {', '.join(missing)}; is this a decoder-only "
