@@ -108,6 +108,12 @@ def test_gemma2_alternates_and_a_bare_window_caps_every_layer():
     ('{"model_type": "llama", "hidden_size": 64}', ["missing key(s)", "num_hidden_layers", "vocab_size"]),
     (('{"model_type": "llama", "hidden_size": "big", "num_hidden_layers": 2, "num_attention_heads": 4, '
       '"intermediate_size": 8, "vocab_size": 10}'), ["'hidden_size'", "'big'"]),
+    (('{"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
+      '"intermediate_size": 8, "vocab_size": 10, "num_local_experts": "eight"}'), ["'num_local_experts'", "'eight'"]),
+    (('{"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
+      '"intermediate_size": 8, "vocab_size": 10, "num_local_experts": 8}'), ["8 experts", "num_experts_per_tok"]),
+    (('{"model_type": "mistral", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
+      '"intermediate_size": 8, "vocab_size": 10, "sliding_window": -5}'), ["'sliding_window'", "-5"]),
 ])
 def test_malformed_config_gives_one_line(tmp_path, text, fragments):
     path = tmp_path / "config.json"

@@ -82,46 +82,57 @@ def _opt_int(c: dict, key: str, where: str) -> int | None:
     return None if c.get(key) is None else _int(c, key, where)
 
 
-def layer_mix(c: dict, kind: str, layers: int) -> dict:
+def _first(c: dict, keys: tuple[str, ...], where: str, default: int | None = None) -> int | None:
+    """The first of ``keys`` that the config sets (not null), as a whole number."""
+    key = next((k for k in keys if c.get(k) is not None), None)
+    return default if key is None else _int(c, key, where)
+
+
+def layer_mix(c: dict, kind: str, layers: int, where: str) -> dict:
     """sliding_window, full_attention_layers and local_attention from the family's keys."""
     types = c.get("layer_types")
     if kind == "llama4_text" and c.get("attention_chunk_size"):
-        nope = c.get("no_rope_layers") or [int((i + 1) % c["no_rope_layer_interval"] != 0) for i in range(layers)]
-        return {"sliding_window": int(c["attention_chunk_size"]), "local_attention": "chunked",
+        nope = c.get("no_rope_layers")
+        if not isinstance(nope, list) or not nope:
+            every = _int(c, "no_rope_layer_interval", where) or 4
+            nope = [int((i + 1) % every != 0) for i in range(layers)]
+        return {"sliding_window": _int(c, "attention_chunk_size", where), "local_attention": "chunked",
                 "full_attention_layers": sum(1 for x in nope if not x)}
-    window = c.get("sliding_window") if c.get("use_sliding_window", True) else None
+    window = _opt_int(c, "sliding_window", where) if c.get("use_sliding_window", True) else None
     if not window:
         return {}
     if isinstance(types, list) and types:
-        return {"sliding_window": int(window), "full_attention_layers": sum(t == "full_attention" for t in types)}
+        return {"sliding_window": window, "full_attention_layers": sum(t == "full_attention" for t in types)}
     if kind == "gemma3_text":
-        pattern = int(c.get("sliding_window_pattern") or 6)
-        return {"sliding_window": int(window), "full_attention_layers": sum(1 for i in range(layers) if (i + 1) % pattern == 0)}
+        pattern = _first(c, ("sliding_window_pattern",), where, 6) or 6
+        return {"sliding_window": window, "full_attention_layers": sum(1 for i in range(layers) if (i + 1) % pattern == 0)}
     if kind == "gemma2":  # local and global layers alternate, starting with local (transformers Gemma2)
-        return {"sliding_window": int(window), "full_attention_layers": layers // 2}
-    return {"sliding_window": int(window)}
+        return {"sliding_window": window, "full_attention_layers": layers // 2}
+    return {"sliding_window": window}
 
 
 def moe_layout(c: dict, kind: str, where: str) -> dict:
     """experts, experts_per_token, moe_ffn, shared_experts, first_dense_layers, moe_every, ffn."""
-    experts = c.get("num_local_experts") or c.get("num_experts") or c.get("n_routed_experts") or 1
-    out = {"experts": int(experts), "ffn": _int(c, "intermediate_size", where)}
-    if out["experts"] <= 1:
+    experts = _first(c, ("num_local_experts", "num_experts", "n_routed_experts"), where, 1) or 1
+    out = {"experts": experts, "ffn": _int(c, "intermediate_size", where)}
+    if experts <= 1:
         return out
-    out["experts_per_token"] = _int(c, "num_experts_per_tok", where) if "num_experts_per_tok" in c else _int(
-        c, "experts_per_token", where)
+    out["experts_per_token"] = _first(c, ("num_experts_per_tok", "experts_per_token"), where)
+    if not out["experts_per_token"]:
+        raise HFConfigError(f"{where}: {experts} experts but no num_experts_per_tok (experts routed per token)")
     if c.get("moe_intermediate_size"):
         out["moe_ffn"] = _int(c, "moe_intermediate_size", where)
     if kind == "llama4_text":  # experts of intermediate_size, dense layers of intermediate_size_mlp, 1 shared
         out.update(moe_ffn=out["ffn"], ffn=_int(c, "intermediate_size_mlp", where), shared_experts=1,
                    moe_every=_int(c, "interleave_moe_layer_step", where) or 1)
-    out["shared_experts"] = int(c.get("n_shared_experts") or out.get("shared_experts", 0))
-    out["first_dense_layers"] = int(c.get("first_k_dense_replace") or 0)
+    out["shared_experts"] = _first(c, ("n_shared_experts",), where, out.get("shared_experts", 0))
+    out["first_dense_layers"] = _first(c, ("first_k_dense_replace",), where, 0)
     if c.get("decoder_sparse_step"):
         out["moe_every"] = _int(c, "decoder_sparse_step", where)
-    if c.get("mlp_only_layers"):
-        raise HFConfigError(f"{where}: mlp_only_layers {c['mlp_only_layers']} (dense layers at chosen positions) "
-                              "is not modelled; give the layer count with first_k_dense_replace instead")
+    for key, fine in (("mlp_only_layers", []), ("moe_layer_freq", 1)):
+        if c.get(key) not in (None, fine):
+            raise HFConfigError(f"{where}: {key} {c[key]!r} (dense layers at other positions) is not modelled; "
+                                "the roofline knows first_k_dense_replace and an interleave step")
     return out
 
 
@@ -141,7 +152,8 @@ def vision_params(config: dict, text_hidden: int) -> int:
     v = config.get("vision_config")
     if not isinstance(v, dict) or not v.get("num_hidden_layers"):
         return 0
-    h, f, n = int(v.get("hidden_size", 0)), int(v.get("intermediate_size", 0)), int(v["num_hidden_layers"])
+    where = "config.json vision_config"
+    h, f, n = (_first(v, (k,), where, 0) for k in ("hidden_size", "intermediate_size", "num_hidden_layers"))
     m = 3 if v.get("model_type") == "pixtral" else 2
     return n * (4 * h * h + m * h * f) + h * text_hidden
 
@@ -178,7 +190,7 @@ def arch_fields(config: dict, name: str | None = None, path: str = "config.json"
         "max_context": _opt_int(c, "max_position_embeddings", where),
         "extra_params": vision_params(config, hidden), "weight_format": weight_format(c),
     }
-    out.update(moe_layout(c, kind, where), **layer_mix(c, kind, layers), **mla_fields(c, where))
+    out.update(moe_layout(c, kind, where), **layer_mix(c, kind, layers, where), **mla_fields(c, where))
     if out.get("kv_lora_rank"):  # MLA: the query/key head width, and every head keeps its own K,V when expanded
         out["head_dim"], out["kv_heads"] = out["qk_nope_head_dim"] + out["qk_rope_head_dim"], heads
     return out
