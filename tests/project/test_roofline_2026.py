@@ -227,3 +227,20 @@ def test_fp8_kv_and_windows_let_more_sequences_fit():
     dev = Hardware("dev80", 80, 3350, 989)
     assert max_sequences(make_cell(GPT_OSS_120B, dev, "mxfp4-moe", max_batch=1000), 32_768) == 10
     assert max_sequences(make_cell(GPT_OSS_120B, dev, "mxfp4-moe", kv_dtype="fp8", max_batch=1000), 32_768) == 20
+
+
+def test_tensor_parallel_replicates_the_kv_that_cannot_be_split():
+    """An MLA latent sits whole on every device (tp copies); 2 KV heads over 4 devices are copied
+    twice; 8 KV heads over 8 devices are split (1 copy).
+    A toy MLA model (2 layers, latent 6 + rope 2 = 8 elements = 16 B per layer and token, so 32 B
+    per token) on 2 devices of 1 GiB, all of it usable: a 1,000,000-token sequence holds 32,000,000 B
+    on each device, 64,000,000 B in all: floor((2,147,483,648 − a few hundred bytes of weights) /
+    64,000,000) = 33 sequences, where splitting the latent would have claimed 67."""
+    from workbench.project.roofline import kv_replicas
+
+    toy = Arch("toy-mla", layers=2, hidden=16, heads=2, kv_heads=2, head_dim=5, ffn=8, vocab=10, kv_lora_rank=6,
+               q_lora_rank=4, qk_rope_head_dim=2, qk_nope_head_dim=3, v_head_dim=4)
+    gqa = Arch("toy-gqa", 2, 16, 4, 2, 4, 8, 10)
+    assert (kv_replicas(toy, 8), kv_replicas(toy, 1), kv_replicas(gqa, 4), kv_replicas(GPT_OSS_20B, 8)) == (8, 1, 2, 1)
+    dev = Hardware("1gib", 1, 1000, 100)
+    assert max_sequences(make_cell(toy, dev, tp=2, mem_util=1.0, max_batch=1000), 1_000_000) == 33

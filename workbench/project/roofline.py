@@ -256,12 +256,23 @@ def resident_tokens(arch: Arch, context_tokens: float) -> float:
     return (arch.global_layers * context_tokens + arch.local_layers * local) / arch.layers
 
 
+def kv_replicas(arch: Arch, tp: int) -> int:
+    """Copies of each KV element across ``tp`` tensor-parallel devices: an MLA latent belongs to no
+    head and sits whole on every device (vLLM and SGLang without data-parallel attention); a KV
+    head is copied tp / n_kv times when there are fewer KV heads than devices; else 1."""
+    if tp <= 1:
+        return 1
+    if arch.is_mla:
+        return tp
+    return max(1, tp // arch.kv_heads)
+
+
 def max_sequences(cell: Cell, context_tokens: float) -> int:
     """Sequences of ``context_tokens`` whose KV fits beside the weights:
-    floor((mem·tp·mem_util − weights) / (KV bytes per token · resident tokens)), capped at
+    floor((mem·tp·mem_util − weights) / (KV bytes per sequence · replicas)), capped at
     ``max_batch``; 0 when the weights alone do not fit."""
     free = cell.hardware.mem_gib * GIB * cell.tp * cell.mem_util - weight_bytes(cell.arch, cell.quant)
-    per_seq = kv_bytes_per_sequence(cell.arch, context_tokens, cell.kv_dtype)
+    per_seq = kv_bytes_per_sequence(cell.arch, context_tokens, cell.kv_dtype) * kv_replicas(cell.arch, cell.tp)
     if free <= 0:
         return 0
     return int(min(cell.max_batch, free // max(per_seq, 1)))
@@ -300,11 +311,11 @@ def decode_flops_per_token(arch: Arch, context_tokens: float) -> float:
 
 def decode_step_s(cell: Cell, batch: int, context_tokens: float) -> float:
     """One decode step for ``batch`` sequences at mean context ``context_tokens``:
-    max((W_read(B) + B·KV/token·T_res) / (BW·mbu), B·F_token / (FLOPS·mfu)) / tp-split
-    + all-reduces + step overhead."""
+    max((W_read(B) + B·KV/token·T_res·replicas) / (BW·mbu), B·F_token / (FLOPS·mfu)) / tp-split
+    + all-reduces + step overhead (each device reads its own copy of a replicated KV)."""
     a, hw, e = cell.arch, cell.hardware, cell.eff
     mem_bytes = weight_bytes_read(a, cell.quant, batch) + batch * kv_bytes_per_token(
-        a, cell.kv_dtype) * resident_tokens(a, context_tokens)
+        a, cell.kv_dtype) * resident_tokens(a, context_tokens) * kv_replicas(a, cell.tp)
     mem_s = mem_bytes / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
     comp_s = batch * decode_flops_per_token(a, context_tokens) / cell.tp / (
         hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
