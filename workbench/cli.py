@@ -17,7 +17,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("workbench.present.report", "execute the decision notebook into reports/ (HTML + notebook)"),
     "dashboard": ("workbench.present.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),
-    "catalog": ("workbench.inputs.refresh", "the catalog: refresh prices from installed feeds, show what is in force"),
     "import": ("workbench.results.importers", "import result files of vllm bench, guidellm, aiperf, inference-perf, "
                "llmperf, lm-eval"),
     "export": ("workbench.results.exporters", "export runs as an llm-d Benchmark Report, CSV or Parquet"),
@@ -121,10 +120,74 @@ def _run_targets(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- catalog
+def _add_catalog(sub) -> None:
+    p = sub.add_parser("catalog", help="the catalog of models, GPUs, instances and API prices")
+    csub = p.add_subparsers(dest="action", required=True)
+    for add, _ in CATALOG_ACTIONS.values():
+        add(csub)
+
+
+def _run_catalog(args) -> int:
+    return CATALOG_ACTIONS[args.action][1](args)
+
+
+def _add_catalog_add_model(csub) -> None:
+    s = csub.add_parser("add-model", help="turn a Hugging Face config.json into a row of models.csv")
+    s.add_argument("config", help="path of the model's config.json")
+    s.add_argument("--name", help="catalog name (default: _name_or_path, else the config's folder)")
+    s.add_argument("--to", help="models.csv to write (default: catalog-overrides/models.csv, or "
+                                "$WORKBENCH_CATALOG_OVERRIDES/models.csv)")
+    s.add_argument("--source", help="where the config came from, e.g. a hub URL (default: its path)")
+    s.add_argument("--as-of", dest="as_of", help="date of the config, YYYY-MM-DD (default: today)")
+    s.add_argument("--notes", default="")
+    s.add_argument("--unverified", action="store_true", help="mark the row verified=false")
+    s.add_argument("--replace", action="store_true", help="overwrite a row of the same name")
+
+
+def _run_catalog_add_model(args) -> int:
+    from .project.model_catalog import add_model
+    from .project.roofline import kv_bytes_per_token
+
+    row, dest, arch = add_model(args.config, to=args.to, replace=args.replace, name=args.name, source=args.source,
+                                as_of=args.as_of, verified=not args.unverified, notes=args.notes)
+    print(f"{row['name']}: {row['params_b']:g} B parameters ({row['active_params_b']:g} B active), "
+          f"{arch.layers} layers, KV {kv_bytes_per_token(arch) / 1024:g} KiB per token (bf16), "
+          f"weights {row['weight_format']} -> {dest}")
+    return 0
+
+
+def _add_catalog_refresh(csub) -> None:
+    from .inputs import refresh
+
+    refresh.add_refresh_parser(csub)
+
+
+def _add_catalog_show(csub) -> None:
+    from .inputs import refresh
+
+    refresh.add_show_parser(csub)
+
+
+def _run_catalog_refresh_or_show(args) -> int:
+    from .inputs import refresh
+
+    return refresh.cli(args)
+
+
+CATALOG_ACTIONS = {
+    "refresh": (_add_catalog_refresh, _run_catalog_refresh_or_show),
+    "show": (_add_catalog_show, _run_catalog_refresh_or_show),
+    "add-model": (_add_catalog_add_model, _run_catalog_add_model),
+}
+"""catalog subcommand -> (add its parser, run it); each action is its own pair of functions."""
+
+
 FOUNDATION = {
     "engine": (_add_engine, _run_engine),
     "model": (_add_model, _run_model),
     "targets": (_add_targets, _run_targets),
+    "catalog": (_add_catalog, _run_catalog),
 }
 
 

@@ -215,7 +215,7 @@ def test_import_litellm_skip_mode(tmp_path):
     ("apis.csv", "2024-05-13,2024-10-02,2024-07-25", "2024-05-13,2024-10-02,25/07/2024",
      r"apis.csv: line 2 \(gpt-4o/2024-05-13\): field 'as_of': must be a date YYYY-MM-DD"),
     ("models.csv", "Qwen2-7B,7.62,7.62,28", "Qwen2-7B,7.62,7.62,28.5", r"field 'layers': must be a whole number"),
-    ("models.csv", "false,2024-06-07", "maybe,2024-06-07", r"models.csv: line \d+ \(Qwen2-7B\): field 'tied_embeddings': must be true or false"),
+    ("models.csv", "152064,32768,,1,1,false,", "152064,32768,,1,1,maybe,", r"models.csv: line \d+ \(Qwen2-7B\): field 'tied_embeddings': must be true or false"),
     ("quality.csv", "Llama-2-7B,mmlu,44.4,", "Llama-2-7B,mmlu,44.4,extra,", r"quality.csv: line 2.*wrong number of fields"),
 ])
 def test_malformed_rows_name_file_line_and_field(tmp_path, file, old, new, match):

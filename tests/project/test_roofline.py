@@ -236,6 +236,15 @@ def test_every_catalog_model_maps_field_by_field(row):
     assert (a.experts, a.experts_per_token) == (as_int("experts", 1), as_int("experts_per_token", 1))
     assert a.tied_embeddings == (row["tied_embeddings"].lower() == "true")
     assert a.sliding_window == as_int("sliding_window") and a.max_context == as_int("max_context")
+    assert (a.full_attention_layers, a.kv_lora_rank, a.q_lora_rank, a.qk_nope_head_dim, a.v_head_dim, a.moe_ffn) == (
+        as_int("full_attention_layers"), as_int("kv_lora_rank"), as_int("q_lora_rank"), as_int("qk_nope_head_dim"),
+        as_int("v_head_dim"), as_int("moe_ffn"))
+    assert (a.qk_rope_head_dim, a.shared_experts, a.first_dense_layers, a.moe_every) == (
+        as_int("qk_rope_head_dim", 0), as_int("shared_experts", 0), as_int("first_dense_layers", 0),
+        as_int("moe_every", 1))
+    assert a.local_attention == (row["local_attention"] or "sliding")
+    assert a.weight_format == (row["weight_format"] or "bf16")
+    assert a.extra_params == round(float(row["extra_params_b"] or 0) * 1e9)
     assert a.source.startswith(f"published ({row['source']}, as of {row['as_of']})")
     assert a.source.endswith("⚠ unverified") == (row["verified"].lower() != "true")
     assert a.params / 1e9 == pytest.approx(float(row["params_b"]), rel=0.01)

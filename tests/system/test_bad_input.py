@@ -142,6 +142,8 @@ CATALOG_CASES = [
     ("api-mode-unknown", "apis", {"mode": "completion"}, ["apis.csv", "line 2", "'mode'", "'completion'"]),
     ("api-price-inf", "apis", {"input_cost_per_token": "inf"}, ["apis.csv", "line 2", "'input_cost_per_token'", "'inf'"]),
     ("model-layers-not-int", "models", {"layers": "thirty"}, ["models.csv", "line 2", "'layers'", "'thirty'"]),
+    ("model-local-attention-unknown", "models", {"local_attention": "banded"},
+     ["models.csv", "line 2", "'local_attention'", "'banded'"]),
     ("quality-score-missing", "quality", {"score": ""}, ["quality.csv", "line 2", "'score'", "missing"]),
 ]
 
@@ -319,6 +321,12 @@ CLI_CASES = [
     ("targets-env-missing-file", ["targets"], {"WORKBENCH_TARGETS": "/nonexistent/targets.yaml"},
      ["$WORKBENCH_TARGETS", "/nonexistent/targets.yaml"]),
     ("targets-file-bad-engine", ["targets"], {"WORKBENCH_TARGETS": "{bad_targets}"}, ["bad-targets.yaml", "'mine'", "'engine'", "'tgi'"]),
+    ("catalog-add-model-not-json", ["catalog", "add-model", "bad-config.json"], {},
+     ["bad-config.json", "not valid JSON", "line 2"]),
+    ("catalog-add-model-no-layers", ["catalog", "add-model", "partial-config.json"], {},
+     ["partial-config.json", "missing key(s)", "num_hidden_layers"]),
+    ("catalog-add-model-missing-file", ["catalog", "add-model", "nope/config.json"], {},
+     ["nope/config.json", "cannot read config.json"]),
 ]
 
 
@@ -328,6 +336,8 @@ def cli_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     bad = tmp / "bad-targets.yaml"  # not ./targets.yaml: the cwd's file would be read by every case
     bad.write_text(yaml.safe_dump({"targets": [_target(engine="tgi")]}), encoding="utf-8")
+    (tmp / "bad-config.json").write_text('{"model_type": "llama", "hidden_size": 4096,\n', encoding="utf-8")
+    (tmp / "partial-config.json").write_text('{"model_type": "llama", "hidden_size": 4096}', encoding="utf-8")
     env0 = {**os.environ, "WORKBENCH_RESULTS_DIR": str(tmp / "results"), "WORKBENCH_REPORTS_DIR": str(tmp / "reports")}
     env0.pop("WORKBENCH_TARGETS", None)
 

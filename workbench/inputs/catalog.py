@@ -31,6 +31,7 @@ CATALOG_DIR = DATA_DIR / "catalog"
 LITELLM_FILE = "model_prices_and_context_window.json"
 PRICINGS = ("on-demand", "spot", "reserved")
 API_MODES = ("chat", "embedding")
+LOCAL_ATTENTION = ("sliding", "chunked")
 
 
 class CatalogError(WorkbenchError, ValueError):
@@ -66,7 +67,13 @@ TABLES: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, bool]]]] = {
         "kv_heads": ("int", True), "head_dim": ("int", True), "ffn": ("int", True),
         "vocab": ("int", True), "max_context": ("int", True), "sliding_window": ("int", False),
         "experts": ("int", True), "experts_per_token": ("int", True),
-        "tied_embeddings": ("bool", True), **_COMMON}),
+        "tied_embeddings": ("bool", True),
+        # 2026 architectures (workbench/project/arch.py); empty = the 2024 behaviour
+        "full_attention_layers": ("int", False), "local_attention": ("str", False),
+        "kv_lora_rank": ("int", False), "q_lora_rank": ("int", False), "qk_rope_head_dim": ("int", False),
+        "qk_nope_head_dim": ("int", False), "v_head_dim": ("int", False), "moe_ffn": ("int", False),
+        "shared_experts": ("int", False), "first_dense_layers": ("int", False), "moe_every": ("int", False),
+        "extra_params_b": ("float", False), "weight_format": ("str", False), **_COMMON}),
     "quality": ("quality.csv", ("model", "benchmark", "protocol"), {
         "model": ("str", True), "benchmark": ("str", True), "score": ("float", True),
         "protocol": ("str", True), **_COMMON}),
@@ -116,6 +123,11 @@ def _check_row(table: str, row: dict[str, Any], where: str) -> None:
     if table == "apis" and row["mode"] not in API_MODES:
         raise CatalogError(f"{where}: field 'mode': must be one of {', '.join(API_MODES)}, "
                            f"got {row['mode']!r}")
+    if table == "models" and row.get("local_attention") not in (None, *LOCAL_ATTENTION):
+        raise CatalogError(f"{where}: field 'local_attention': must be one of {', '.join(LOCAL_ATTENTION)}, "
+                           f"got {row['local_attention']!r}")
+    if table == "models" and row.get("moe_every") == 0:
+        raise CatalogError(f"{where}: field 'moe_every': must be >= 1 (1 = every layer), got 0")
     if row.get("valid_from") and row.get("valid_to") and row["valid_to"] <= row["valid_from"]:
         raise CatalogError(f"{where}: field 'valid_to': {row['valid_to']} is not after "
                            f"valid_from {row['valid_from']}")

@@ -145,15 +145,8 @@ def show(table: str, as_of: Any = None, catalog=None):
 
 
 # ----------------------------------------------------------------------------- CLI
-def add_cli_arguments(parser) -> None:
-    """``workbench catalog refresh|show``: each subcommand has its own adder below so that
-    other catalog subcommands can be added beside them."""
-    sub = parser.add_subparsers(dest="action", required=True)
-    _add_refresh(sub)
-    _add_show(sub)
-
-
-def _add_refresh(sub) -> None:
+def add_refresh_parser(sub) -> None:
+    """``workbench catalog refresh`` (registered by :mod:`workbench.cli` beside the other catalog actions)."""
     p = sub.add_parser("refresh", help="rewrite the dated API rows from the installed genai-prices "
                        "(offline); optionally add instance prices from SkyPilot vms.csv files")
     p.add_argument("--as-of", default=None, help="date stamped on the rows (default today)")
@@ -163,7 +156,8 @@ def _add_refresh(sub) -> None:
     p.add_argument("--catalog-dir", default=None, help="catalog to refresh (default: the shipped one)")
 
 
-def _add_show(sub) -> None:
+def add_show_parser(sub) -> None:
+    """``workbench catalog show``."""
     p = sub.add_parser("show", help="print what is in force: apis, gpus, instances or models")
     p.add_argument("table", choices=list(SHOW_COLUMNS))
     p.add_argument("--as-of", default=None, help="date (YYYY-MM-DD; default today)")

@@ -17,19 +17,16 @@ Units: bytes, seconds, FLOP; names say which.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-from ..errors import WorkbenchError
 from ..inputs.catalog import load_catalog
+from .arch import (  # Arch and its parameter counts live in workbench.project.arch
+    Arch,
+    ProjectionError,
+)
 
 GIB = 2**30
-
-
-class ProjectionError(WorkbenchError, ValueError):
-    pass
 
 
 # ----------------------------------------------------------------------------- quantization
@@ -37,17 +34,29 @@ class ProjectionError(WorkbenchError, ValueError):
 class Quant:
     """How weights are stored. ``bits_per_weight`` includes scale/zero overhead (per-block
     fp16 scales etc.); ``embedding_bits`` is the storage of the embedding / LM-head table,
-    which most schemes keep at higher precision; ``compute`` is the matmul dtype."""
+    which most schemes keep at higher precision; ``compute`` is the matmul dtype;
+    ``expert_bits`` the storage of routed experts when it differs from the other layer
+    weights (gpt-oss: MXFP4 experts, bf16 attention and router)."""
 
     name: str
     bits_per_weight: float
     embedding_bits: float
-    compute: str  # "fp32" | "bf16" | "fp8" | "int8"
+    compute: str  # "fp32" | "bf16" | "fp8" | "int8" | "fp4"
     note: str = ""
+    expert_bits: float | None = None
+
+    @property
+    def routed_bits(self) -> float:
+        return self.bits_per_weight if self.expert_bits is None else self.expert_bits
 
 
-def _q(name, bpw, emb, compute, note=""):
-    return name, Quant(name, bpw, emb, compute, note)
+def _q(name, bpw, emb, compute, note="", experts=None):
+    return name, Quant(name, bpw, emb, compute, note, experts)
+
+
+MXFP4_BITS = 4 + 8 / 32  # OCP MX: 32 E2M1 values share one E8M0 scale
+NVFP4_BITS = 4 + 8 / 16  # 16 E2M1 values share one FP8 E4M3 scale (+ one fp32 per tensor, negligible)
+FP8_BLOCK_BITS = 8 + 32 / (128 * 128)  # DeepSeek-V3: one fp32 scale per 128×128 block
 
 
 QUANTS: dict[str, Quant] = dict([
@@ -55,6 +64,12 @@ QUANTS: dict[str, Quant] = dict([
     _q("bf16", 16.0, 16.0, "bf16"),
     _q("fp16", 16.0, 16.0, "bf16"),
     _q("fp8", 8.0, 16.0, "fp8", "W8A8 fp8 (vLLM --quantization fp8); LM head stays bf16"),
+    _q("fp8-block", FP8_BLOCK_BITS, 16.0, "fp8", "DeepSeek-V3 checkpoint: fp8 e4m3, fp32 scale per 128×128 block"),
+    _q("mxfp4", MXFP4_BITS, 16.0, "bf16", "MXFP4 on every linear layer; LM head bf16; "
+       "matmuls as W4A16 (Hopper; Blackwell has native FP4, assumed not used)"),
+    _q("mxfp4-moe", 16.0, 16.0, "bf16", "gpt-oss checkpoint: MXFP4 routed experts (4.25 bpw), "
+       "attention, router and embeddings bf16", MXFP4_BITS),
+    _q("nvfp4", NVFP4_BITS, 16.0, "fp4", "NVFP4 W4A4 on every linear layer (ModelOpt); LM head bf16"),
     _q("int8", 8.0, 16.0, "int8", "W8A8 int8 (SmoothQuant-style), per-channel scales; LM head bf16"),
     # AWQ/GPTQ, group size 128: 4-bit weights + one fp16 scale and one packed 4-bit zero per group
     _q("awq", 4 + (16 + 4) / 128, 16.0, "bf16", "W4A16, group 128: 4 + 20/128 bpw; LM head fp16"),
@@ -69,9 +84,10 @@ QUANTS: dict[str, Quant] = dict([
     _q("Q4_K", 144 * 8 / 256, 6.5625, "int8", "super-block 256: 144 bytes; embedding Q6_K (assumed)"),
 ])
 _ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "auto": "bf16",
-            "fp8_e4m3": "fp8", "w8a8": "int8", "int4": "awq", "awq_marlin": "awq", "gptq_marlin": "gptq",
+            "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "fp4": "nvfp4", "w8a8": "int8", "int4": "awq", "awq_marlin": "awq", "gptq_marlin": "gptq",
             "q4_k_m": "Q4_K", "q3_k_m": "Q3_K", "q3_k_s": "Q3_K", "q2_k_s": "Q2_K"}
 KV_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+"""Bytes per KV-cache element; vLLM's ``--kv-cache-dtype fp8`` (e4m3 / e5m2) is 1 byte."""
 
 
 def quant(name: str | Quant) -> Quant:
@@ -84,119 +100,6 @@ def quant(name: str | Quant) -> Quant:
         if k.lower() == key.lower():
             return q
     raise ProjectionError(f"unknown quantization {name!r}; known: {', '.join(QUANTS)}")
-
-
-# ----------------------------------------------------------------------------- architecture
-@dataclass(frozen=True)
-class Arch:
-    """A decoder-only transformer's shape (notation of llm-analysis: L, d, n_h, n_kv, h_d,
-    d_ff, V, E, k). ``sliding_window`` caps the resident KV tokens of every layer."""
-
-    name: str
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    ffn: int
-    vocab: int
-    experts: int = 1
-    experts_per_token: int = 1
-    tied_embeddings: bool = False
-    sliding_window: int | None = None
-    max_context: int | None = None
-    source: str = "assumed"
-
-    # parameters ----------------------------------------------------------------------
-    @property
-    def attn_params_per_layer(self) -> int:
-        """Q and O: d·n_h·h_d each; K and V: d·n_kv·h_d each."""
-        d, hd = self.hidden, self.head_dim
-        return 2 * d * self.heads * hd + 2 * d * self.kv_heads * hd
-
-    @property
-    def expert_params(self) -> int:
-        """One expert's gated MLP: 3·d·d_ff."""
-        return 3 * self.hidden * self.ffn
-
-    @property
-    def dense_params_per_layer(self) -> int:
-        """Everything in a layer except the experts: attention, router (d·E when E>1), 2 norms."""
-        router = self.hidden * self.experts if self.experts > 1 else 0
-        return self.attn_params_per_layer + router + 2 * self.hidden
-
-    @property
-    def embedding_params(self) -> int:
-        """V·d per table; two tables (input embedding, LM head) unless tied."""
-        return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
-
-    @property
-    def layer_params(self) -> int:
-        return self.layers * (self.dense_params_per_layer + self.experts * self.expert_params) + self.hidden
-
-    @property
-    def params(self) -> int:
-        """N = L·(attn + router + norms + E·3·d·d_ff) + final norm + V·d·(2 − tied)."""
-        return self.layer_params + self.embedding_params
-
-    @property
-    def active_params(self) -> int:
-        """N_active: as ``params`` with k experts instead of E."""
-        return self.params - self.layers * (self.experts - self.experts_per_token) * self.expert_params
-
-    @property
-    def matmul_params_per_token(self) -> int:
-        """Parameters multiplied per token: active layer weights + the LM head (the input
-        embedding is a gather, not a matmul)."""
-        lm_head = self.vocab * self.hidden
-        return self.active_params - self.embedding_params + lm_head
-
-    # constructors ----------------------------------------------------------------------
-    @classmethod
-    def from_hf_config(cls, config: dict | str | Path, name: str | None = None) -> "Arch":
-        """From a Hugging Face ``config.json`` (path or dict)."""
-        src = "published (HF config)"
-        if not isinstance(config, dict):
-            src = f"published ({config})"
-            config = json.loads(Path(config).read_text(encoding="utf-8"))
-        c = config
-        heads = int(c["num_attention_heads"])
-        return cls(
-            name=name or c.get("_name_or_path") or c.get("model_type", "model"),
-            layers=int(c["num_hidden_layers"]), hidden=int(c["hidden_size"]), heads=heads,
-            kv_heads=int(c.get("num_key_value_heads") or heads),
-            head_dim=int(c.get("head_dim") or c["hidden_size"] // heads),
-            ffn=int(c["intermediate_size"]), vocab=int(c["vocab_size"]),
-            experts=int(c.get("num_local_experts") or 1), experts_per_token=int(c.get("num_experts_per_tok") or 1),
-            tied_embeddings=bool(c.get("tie_word_embeddings", False)),
-            sliding_window=int(c["sliding_window"]) if c.get("sliding_window") else None,
-            max_context=c.get("max_position_embeddings"), source=src,
-        )
-
-    @classmethod
-    def from_catalog(cls, name: str, catalog=None) -> "Arch":
-        """From data/catalog/models.csv (contract item 5); unknown names raise CatalogError."""
-        if catalog is None:
-            catalog = load_catalog()
-        row = catalog.model(name)
-
-        def num(key, default=None):
-            v = row.get(key)
-            return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
-
-        flag = num("verified", True)
-        verified = str(flag).strip().lower() in ("true", "1", "yes")
-        src = f"published ({num('source', 'catalog')}, as of {num('as_of', '?')})" + ("" if verified else " ⚠ unverified")
-        tied = str(num("tied_embeddings", False)).strip().lower() in ("true", "1", "yes")
-        sw = num("sliding_window")
-        return cls(
-            name=str(row.get("name", name)), layers=int(num("layers")), hidden=int(num("hidden")),
-            heads=int(num("heads")), kv_heads=int(num("kv_heads")), head_dim=int(num("head_dim")),
-            ffn=int(num("ffn")), vocab=int(num("vocab")), experts=int(num("experts", 1) or 1),
-            experts_per_token=int(num("experts_per_token", 1) or 1), tied_embeddings=tied,
-            sliding_window=int(sw) if sw else None,
-            max_context=int(num("max_context")) if num("max_context") else None, source=src,
-        )
 
 
 # ----------------------------------------------------------------------------- hardware
@@ -215,14 +118,15 @@ class Hardware:
     link_gb_per_s: float = 450.0  # NVLink 4 ≈ 900 GB/s bidirectional (assumed)
     is_cpu: bool = False
     source: str = "assumed"
+    fp4_tflops: float | None = None
 
     def peak_flops_per_s(self, compute: str) -> float:
         """Peak dense FLOP/s for a compute dtype; falls back to bf16 when the dtype has no
-        faster path (fp8 on A100, int8 without W8A8 kernels); fp32 on a GPU = bf16/2 (TF32).
+        faster path (fp8 on A100, int8 without W8A8 kernels, fp4 before Blackwell); fp32 on a GPU = bf16/2 (TF32).
         A CPU has one figure (``fp32_tflops``) for everything."""
         if self.is_cpu:
             return (self.fp32_tflops or self.bf16_tflops) * 1e12
-        table = {"fp8": self.fp8_tflops, "int8": self.int8_tops, "bf16": self.bf16_tflops,
+        table = {"fp8": self.fp8_tflops, "int8": self.int8_tops, "bf16": self.bf16_tflops, "fp4": self.fp4_tflops,
                  "fp32": self.fp32_tflops or self.bf16_tflops / 2}
         return (table.get(compute) or self.bf16_tflops) * 1e12
 
@@ -246,7 +150,7 @@ class Hardware:
             "" if verified else " ⚠ unverified")
         return cls(name=str(row.get("name", name)), mem_gib=num("mem_gib"), mem_bw_gb_per_s=num("mem_bw_tbps") * 1000,
                    bf16_tflops=num("bf16_tflops"), fp8_tflops=num("fp8_tflops"), int8_tops=num("int8_tops"),
-                   source=src)
+                   source=src, fp4_tflops=num("fp4_tflops"))
 
 
 # ----------------------------------------------------------------------------- efficiency, cell
@@ -295,9 +199,12 @@ def make_cell(arch: Arch, hardware: Hardware, quantization: str = "bf16", **kw) 
 
 # ----------------------------------------------------------------------------- memory
 def weight_bytes(arch: Arch, q: Quant | str) -> float:
-    """Resident weight bytes: layer params × bpw/8 + embedding tables × embedding bits/8."""
+    """Resident weight bytes: layer weights × bpw/8, routed experts × expert bits/8 (when the
+    format stores them apart, e.g. gpt-oss's MXFP4 experts), embedding tables × embedding bits/8,
+    extra (vision) weights at 16 bits (32 under fp32)."""
     q = quant(q)
-    return arch.layer_params * q.bits_per_weight / 8 + arch.embedding_params * q.embedding_bits / 8
+    return (arch.always_params * q.bits_per_weight / 8 + arch.routed_params * q.routed_bits / 8
+            + arch.embedding_params * q.embedding_bits / 8 + arch.extra_params * max(16.0, q.bits_per_weight) / 8)
 
 
 def expected_experts(experts: int, top_k: int, tokens: float) -> float:
@@ -309,31 +216,70 @@ def expected_experts(experts: int, top_k: int, tokens: float) -> float:
 
 
 def weight_bytes_read(arch: Arch, q: Quant | str, tokens: float = 1) -> float:
-    """Weight bytes one forward step over ``tokens`` tokens streams from memory: dense layer
-    weights + the experts it touches (see :func:`expected_experts`) + the LM head (V·d). The
-    input embedding is a gather (negligible) unless tied, when it is the LM head."""
+    """Weight bytes one forward step over ``tokens`` tokens streams from memory: the weights
+    every token reads (attention, dense MLPs, routers, shared experts) + the routed experts it
+    touches in each MoE layer (see :func:`expected_experts`) + the LM head (V·d). The input
+    embedding is a gather (negligible) unless tied, when it is the LM head."""
     q = quant(q)
-    experts = expected_experts(arch.experts, arch.experts_per_token, tokens)
-    layer = arch.layers * (arch.dense_params_per_layer + experts * arch.expert_params) + arch.hidden
-    return layer * q.bits_per_weight / 8 + arch.vocab * arch.hidden * q.embedding_bits / 8
+    touched = arch.moe_layers * expected_experts(arch.experts, arch.experts_per_token, tokens) * arch.expert_params
+    return (arch.always_params * q.bits_per_weight / 8 + touched * q.routed_bits / 8
+            + arch.vocab * arch.hidden * q.embedding_bits / 8)
+
+
+def kv_element_bytes(kv_dtype: str = "bf16") -> int:
+    """Bytes per KV-cache element of a dtype name (bf16, fp8, fp8_e4m3, float16 ...)."""
+    if kv_dtype in KV_BYTES:
+        return KV_BYTES[kv_dtype]
+    try:
+        return KV_BYTES[quant(kv_dtype).name]
+    except (ProjectionError, KeyError):
+        raise ProjectionError(f"unknown KV-cache dtype {kv_dtype!r}; known: {', '.join(KV_BYTES)}, fp8_e4m3, "
+                              "fp8_e5m2") from None
 
 
 def kv_bytes_per_token(arch: Arch, kv_dtype: str = "bf16") -> int:
-    """KV cache per token: 2 (K and V) · L · n_kv · h_d · bytes per element."""
-    return 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES[quant(kv_dtype).name if kv_dtype not in KV_BYTES else kv_dtype]
+    """KV cache of one token held by every layer: L · (2·n_kv·h_d, or the MLA latent
+    kv_lora_rank + qk_rope_head_dim) · bytes per element. Past the window, local layers stop
+    growing: :func:`kv_bytes_per_sequence` is the size of a whole context."""
+    return arch.layers * arch.kv_elements_per_token_layer * kv_element_bytes(kv_dtype)
+
+
+def kv_bytes_per_sequence(arch: Arch, context_tokens: float, kv_dtype: str = "bf16") -> float:
+    """KV cache of one sequence of ``context_tokens``: per layer and token the elements of
+    :func:`kv_bytes_per_token`, times T for the global layers and min(T, window) for the local
+    ones (sliding window, or Llama 4's attention chunk)."""
+    per_layer_token = arch.kv_elements_per_token_layer * kv_element_bytes(kv_dtype)
+    local = min(context_tokens, arch.sliding_window) if arch.sliding_window else context_tokens
+    return per_layer_token * (arch.global_layers * context_tokens + arch.local_layers * local)
 
 
 def resident_tokens(arch: Arch, context_tokens: float) -> float:
-    """KV tokens kept per sequence: the context, capped at the sliding window when there is one."""
-    return min(context_tokens, arch.sliding_window) if arch.sliding_window else context_tokens
+    """KV tokens kept per sequence, in tokens held by every layer: the context, with local layers
+    capped at the window; so that kv_bytes_per_token · resident_tokens = kv_bytes_per_sequence
+    (all layers local: min(T, window), the 2024 meaning)."""
+    if not arch.sliding_window:
+        return context_tokens
+    local = min(context_tokens, arch.sliding_window)
+    return (arch.global_layers * context_tokens + arch.local_layers * local) / arch.layers
+
+
+def kv_replicas(arch: Arch, tp: int) -> int:
+    """Copies of each KV element across ``tp`` tensor-parallel devices: an MLA latent belongs to no
+    head and sits whole on every device (vLLM and SGLang without data-parallel attention); a KV
+    head is copied tp / n_kv times when there are fewer KV heads than devices; else 1."""
+    if tp <= 1:
+        return 1
+    if arch.is_mla:
+        return tp
+    return max(1, tp // arch.kv_heads)
 
 
 def max_sequences(cell: Cell, context_tokens: float) -> int:
     """Sequences of ``context_tokens`` whose KV fits beside the weights:
-    floor((mem·tp·mem_util − weights) / (KV bytes per token · resident tokens)), capped at
+    floor((mem·tp·mem_util − weights) / (KV bytes per sequence · replicas)), capped at
     ``max_batch``; 0 when the weights alone do not fit."""
     free = cell.hardware.mem_gib * GIB * cell.tp * cell.mem_util - weight_bytes(cell.arch, cell.quant)
-    per_seq = kv_bytes_per_token(cell.arch, cell.kv_dtype) * resident_tokens(cell.arch, context_tokens)
+    per_seq = kv_bytes_per_sequence(cell.arch, context_tokens, cell.kv_dtype) * kv_replicas(cell.arch, cell.tp)
     if free <= 0:
         return 0
     return int(min(cell.max_batch, free // max(per_seq, 1)))
@@ -349,19 +295,35 @@ def _tp_comm_s(cell: Cell, tokens: float) -> float:
     return 2 * cell.arch.layers * (per + 10e-6)
 
 
+def _attended(arch: Arch, tokens: float, pairs: bool) -> float:
+    """Σ over layers of the tokens each attends to: T for global layers, min(T, W) for local
+    ones (one decode token, ``pairs=False``); or the causal query·key pairs of a prefill of T
+    tokens (``pairs=True``): T²/2 for global layers, T²/2 up to W then W²/2 + (T − W)·W."""
+    w = arch.sliding_window
+    if pairs:
+        full = tokens ** 2 / 2
+        local = full if not w or tokens <= w else w ** 2 / 2 + (tokens - w) * w
+    else:
+        full = tokens
+        local = min(tokens, w) if w else tokens
+    return arch.global_layers * full + arch.local_layers * local
+
+
 def decode_flops_per_token(arch: Arch, context_tokens: float) -> float:
-    """2·N_matmul + 4·L·n_h·h_d·T_ctx (QKᵀ and AV over the resident context)."""
-    return 2 * arch.matmul_params_per_token + 4 * arch.layers * arch.heads * arch.head_dim * resident_tokens(
-        arch, context_tokens)
+    """2·N_matmul + 2·n_h·(qk + v widths)·Σ_layers T_attended (QKᵀ and AV; 4·L·n_h·h_d·T for
+    GQA without a window; MLA attends over the latent, see Arch.attention_dims)."""
+    return 2 * arch.matmul_params_per_token + 2 * arch.heads * arch.attention_dims(decode=True) * _attended(
+        arch, context_tokens, pairs=False)
 
 
 def decode_step_s(cell: Cell, batch: int, context_tokens: float) -> float:
     """One decode step for ``batch`` sequences at mean context ``context_tokens``:
-    max((W_read(B) + B·KV/token·T_res) / (BW·mbu), B·F_token / (FLOPS·mfu)) / tp-split
-    + all-reduces + step overhead (per step + per layer × L)."""
+    max((W_read(B) + B·KV/token·T_res·replicas) / (BW·mbu), B·F_token / (FLOPS·mfu)) / tp-split
+    + all-reduces + step overhead (per step + per layer × L; each device reads its own copy of a
+    replicated KV)."""
     a, hw, e = cell.arch, cell.hardware, cell.eff
     mem_bytes = weight_bytes_read(a, cell.quant, batch) + batch * kv_bytes_per_token(
-        a, cell.kv_dtype) * resident_tokens(a, context_tokens)
+        a, cell.kv_dtype) * resident_tokens(a, context_tokens) * kv_replicas(a, cell.tp)
     mem_s = mem_bytes / cell.tp / (hw.mem_bw_gb_per_s * 1e9 * e.mbu)
     comp_s = batch * decode_flops_per_token(a, context_tokens) / cell.tp / (
         hw.peak_flops_per_s(cell.quant.compute) * e.mfu)
@@ -369,12 +331,13 @@ def decode_step_s(cell: Cell, batch: int, context_tokens: float) -> float:
 
 
 def prefill_flops(arch: Arch, input_tokens: float) -> float:
-    """2·(N_matmul − V·d)·T + 2·V·d + 2·L·n_h·h_d·T²: every token goes through the layers, only
-    the last through the LM head (engines compute logits for sampled positions only); causal
-    attention is half of 4·L·n_h·h_d·T²."""
+    """2·(N_matmul − V·d)·T + 2·V·d + 2·n_h·(qk + v)·Σ_layers causal pairs: every token goes
+    through the layers, only the last through the LM head (engines compute logits for sampled
+    positions only); causal attention of a global layer is half of 4·n_h·h_d·T² (so
+    2·L·n_h·h_d·T² without windows); a local layer attends to at most the window."""
     lm_head = arch.vocab * arch.hidden
     return (2 * (arch.matmul_params_per_token - lm_head) * input_tokens + 2 * lm_head
-            + 2 * arch.layers * arch.heads * arch.head_dim * input_tokens ** 2)
+            + 2 * arch.heads * arch.attention_dims(decode=False) * _attended(arch, input_tokens, pairs=True))
 
 
 def prefill_s(cell: Cell, input_tokens: float, prompts: int = 1) -> float:

@@ -29,10 +29,6 @@ from . import aic
 from .calibrate import fit_points, predict
 from .roofline import Arch, Cell, Efficiency, Hardware, max_sequences, quant, serving_point
 
-ARCH_TWINS = {"Llama-3.1-8B": "Llama-3-8B", "Llama-3.1-70B": "Llama-3-70B", "Llama-3.3-70B": "Llama-3-70B"}
-"""Until 2026 models are in the catalog: a catalog row with the same layer shapes (layers,
-hidden, heads, KV heads, FFN, vocabulary; Llama 3.1/3.3 differ from Llama 3 in RoPE scaling
-and context length only)."""
 OFFLINE_MAX_BATCH = 2048
 """An offline (max-throughput) run's batch: what fits in memory, at most TensorRT-LLM's default
 ``max_batch_size`` of 2048."""
@@ -41,21 +37,17 @@ ERROR_FILE = DATA_DIR / "published" / "projection_error.csv"
 
 
 def roofline_cell(row: dict, catalog=None) -> tuple[Cell | None, str]:
-    """The roofline cell of a published point and a note (the architecture twin used), or
-    None and why (model or GPU not in the catalog yet, unknown quantization)."""
+    """The roofline cell of a published point and a note ("" today), or None and why (model or
+    GPU not in the catalog, unknown quantization)."""
     catalog = catalog or load_catalog()
-    model, note = row["model"], ""
     try:
-        arch = Arch.from_catalog(model, catalog)
+        arch = Arch.from_catalog(row["model"], catalog)
     except WorkbenchError:
-        twin = ARCH_TWINS.get(model)
-        if not twin:
-            return None, f"{model}: not in catalog yet"
-        arch, note = Arch.from_catalog(twin, catalog), f"as {twin} (same layer shapes; {model} not in catalog yet)"
+        return None, f"{row['model']}: not in catalog"
     try:
         hw = Hardware.from_catalog(row["gpu"], catalog)
     except WorkbenchError:
-        return None, f"{row['gpu']}: not in catalog yet"
+        return None, f"{row['gpu']}: not in catalog"
     try:
         q = quant(row["quantization"])
     except WorkbenchError as e:
@@ -64,7 +56,7 @@ def roofline_cell(row: dict, catalog=None) -> tuple[Cell | None, str]:
     # all prompts arrive together in a static batch or an offline run: one prefill pass; a closed
     # loop's requests are staggered, each prefilled on its own
     return Cell(arch=arch, hardware=hw, quant=q, kv_dtype=kv, tp=int(row["tp"]), max_batch=OFFLINE_MAX_BATCH,
-                batched_prefill=row["mode"] != "closed-loop"), note
+                batched_prefill=row["mode"] != "closed-loop"), ""
 
 
 def batch_for(row: dict, cell: Cell | None) -> int:
