@@ -364,9 +364,10 @@ def _routed_row(workload, options, rows, volumes, volume, f, floor):
 # ----------------------------------------------------------------------------- portfolio
 def portfolio(decisions: Sequence[Decision], frontier_api: str | None = None):
     """Monthly totals: the chosen placements vs "everything on one frontier API" vs
-    "everything self-hosted" (the cheapest self-hosted option per workload, feasible or not —
-    ``self_hosted_feasible`` says). ``frontier_api``: the API option to compare with (default:
-    the API with the best mean evidence across the workloads, :func:`_frontier`). Last row: TOTAL."""
+    "everything self-hosted" (the cheapest feasible self-hosted option per workload; with none,
+    the cheapest not yet measured that meets the SLO; else the cheapest — ``self_hosted_feasible``
+    says). ``frontier_api``: the API option to compare with (default:
+    the API offered for the most workloads with the best mean evidence, :func:`_frontier`). Last row: TOTAL."""
     import pandas as pd
 
     frontier_api = frontier_api or _frontier(decisions)
@@ -377,7 +378,8 @@ def portfolio(decisions: Sequence[Decision], frontier_api: str | None = None):
         api = t.loc[frontier_api] if frontier_api in t.index else None
         selfs = t[t.kind == "self-hosted"]
         feas_self = selfs[selfs.feasible]
-        pick = feas_self if len(feas_self) else selfs
+        unmeasured = selfs[selfs.latency_ok.astype(bool) & (selfs.evidence != "measured")]
+        pick = feas_self if len(feas_self) else unmeasured if len(unmeasured) else selfs
         s = pick.sort_values("usd_per_month").iloc[0] if len(pick) else None
         rows.append({
             "workload": d.workload, "requests_per_month": d.volume,
@@ -396,8 +398,9 @@ def portfolio(decisions: Sequence[Decision], frontier_api: str | None = None):
 
 
 def _frontier(decisions: Sequence[Decision]) -> str | None:
-    """The API with the best mean evidence across the workloads: its measured quality where it
-    has one, else where its indicative score ranks among the options (0 … 1)."""
+    """The API offered for the most workloads, and among those the one with the best mean
+    evidence: its measured quality where it has one, else where its indicative score ranks
+    among the options (0 … 1)."""
     scores: dict[str, list[float]] = {}
     for d in decisions:
         rank = indicative_rank(d.table)
@@ -406,4 +409,4 @@ def _frontier(decisions: Sequence[Decision]) -> str | None:
             scores.setdefault(r.option, []).append(v if v == v else float("-inf"))
     if not scores:
         return None
-    return max(scores, key=lambda n: (sum(scores[n]) / len(scores[n]), len(scores[n])))
+    return max(scores, key=lambda n: (len(scores[n]), sum(scores[n]) / len(scores[n])))

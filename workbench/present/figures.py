@@ -37,6 +37,8 @@ def _kind_of(provenance: str) -> str:
 
 
 INFEASIBLE = "infeasible options"
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0}
+"""Legends under the plot, so long option names do not squeeze it."""
 
 
 def cost_curves(decision, *, show_infeasible: bool = True):
@@ -88,7 +90,7 @@ def cost_curves(decision, *, show_infeasible: bool = True):
                   annotation_text=f"expected {decision.volume:,.0f}/month", annotation_position="top left")
     fig.update_layout(title=f"{decision.workload}: monthly cost vs volume", legend_title="option [provenance]",
                       xaxis_title=METRICS["requests_per_month"].title, yaxis_title=METRICS["usd_per_month"].title,
-                      template="plotly_white")
+                      template="plotly_white", legend=LEGEND_BELOW, height=600)
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     return fig
@@ -117,7 +119,8 @@ def quality_vs_cost(decision):
     Top panel: the workload's primary metric where it is measured on this workload (or assumed
     by the user), with its CI as error bars, the floor and the Pareto frontier. Bottom panel:
     indicative evidence on its own axis — each option's published or related-task score on its
-    own scale, one trace per benchmark — never on the metric's axis. Labels: only the verified
+    own scale, one trace per benchmark (teal: a candidate; grey: excluded by privacy or
+    latency) — never on the metric's axis. Labels: only the verified
     choice and the options to measure next are named on the plot (staggered, so they do not
     overlap); every marker names its option on hover."""
     from plotly.subplots import make_subplots
@@ -150,17 +153,20 @@ def quality_vs_cost(decision):
         fig.add_hline(y=decision.floor, line_dash="dash", line_color="firebrick", row=1, col=1,
                       annotation_text=f"floor {decision.metric} ≥ {decision.floor:g}")
     ind = t[pd_notna(t.indicative_score)] if "indicative_score" in t else t.iloc[:0]
+    cands = set() if getattr(decision, "candidates", None) is None else set(decision.candidates.option)
     for bench, g in ind.groupby("indicative_benchmark", sort=True):
         fig.add_trace(go.Scatter(
             x=g.usd_per_month.tolist(), y=g.indicative_score.astype(float).tolist(), mode="markers",
             name=f"{bench} [{g.evidence.iloc[0]}, indicative]", text=g.option.tolist(),
-            marker={"symbol": "square-open", "size": 10}, customdata=g.indicative.tolist(),
+            marker={"symbol": "square-open", "size": 10,
+                    "color": ["teal" if o in cands else "darkgrey" for o in g.option]},
+            customdata=g.indicative.tolist(),
             meta={"indicative": bench},
             hovertemplate="%{text}<br>$%{x:,.0f}/month<br>%{customdata}<extra></extra>"), row=2, col=1)
     _label_points(fig, t, [decision.verified_choice], row=1, measured=True)
     _label_points(fig, t, _next_options(decision), row=2, measured=False)
     fig.update_layout(title=f"{decision.workload}: quality vs cost at {decision.volume:,.0f} requests/month",
-                      template="plotly_white", height=650)
+                      template="plotly_white", height=700, legend=LEGEND_BELOW)
     fig.update_xaxes(type="log")
     fig.update_xaxes(title_text=METRICS["usd_per_month"].title, row=2, col=1)
     fig.update_yaxes(title_text=f"{decision.metric} (measured)", row=1, col=1)
@@ -247,6 +253,10 @@ def telemetry_over_time(samples, metrics: Sequence[str] | None = None):
     return fig
 
 
+def _usd(x) -> str:
+    return "—" if x is None or x != x else f"${x:,.0f}"
+
+
 def portfolio_bars(portfolio):
     """Monthly cost (USD/month) per workload under three strategies: the chosen placements,
     everything on one frontier API, everything self-hosted (``decide.portfolio`` output; the
@@ -264,8 +274,8 @@ def portfolio_bars(portfolio):
     title = "Portfolio: monthly cost by strategy"
     if len(tot):
         t = tot.iloc[0]
-        title += (f" — totals: chosen ${t.chosen_usd_per_month:,.0f}, {api} ${t.frontier_api_usd_per_month:,.0f},"
-                  f" self-hosted ${t.self_hosted_usd_per_month:,.0f}")
+        title += (f" — totals: chosen {_usd(t.chosen_usd_per_month)}, {api} {_usd(t.frontier_api_usd_per_month)},"
+                  f" self-hosted {_usd(t.self_hosted_usd_per_month)}")
     fig.update_layout(title=title, barmode="group", yaxis_title=METRICS["usd_per_month"].title,
                       xaxis_title="workload", template="plotly_white")
     fig.update_yaxes(type="log")
