@@ -136,6 +136,7 @@ class Decision:
     floors: dict = field(default_factory=dict)
     candidates: Any = None
     measure_next: Any = None
+    robustness: Any = None  # robustness.Robustness of the verified choice, set by the pipeline
 
     @property
     def evidence(self) -> str:
@@ -207,12 +208,13 @@ def _routed_curves(api_opt, self_opt, volumes, f: float, name: str):
 
 def decide(workload, options: Sequence, *, volume: float | None = None, volumes: Sequence[float] | None = None,
            quality: Mapping[str, QualityEstimate] | None = None, route_fraction: float | None = None,
-           latency: Mapping[str, tuple[bool, str]] | None = None) -> Decision:
+           latency: Mapping[str, tuple[bool, str]] | None = None, with_candidates: bool = True) -> Decision:
     """Gate every option, price it at ``volume`` (default: the workload's daily volume × 730/24)
     and over ``volumes``, choose the cheapest feasible one. ``quality``: option name →
     QualityEstimate (see :func:`workbench.decide.options.quality_estimates`); ``latency``: option name → (ok, note) for
     options whose latency was measured (default: capacity at SLO > 0 for self-hosted, assumed
-    ok for APIs)."""
+    ok for APIs); ``with_candidates=False`` leaves ``candidates`` None (the dashboard, which
+    recomputes on every control change and shows none)."""
     import pandas as pd
 
     if not options:
@@ -253,8 +255,7 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
                                            ignore_index=True)
     feas = table[table.feasible]
     choice = feas.option.iloc[0] if len(feas) else None
-    verified = feas[feas.evidence == "measured"]
-    verified_choice = verified.option.iloc[0] if len(verified) else None
+    verified_choice = next(iter(feas.option[feas.evidence == "measured"]), None)
     floors = dict(workload.quality_floor or {})
     runner = feas.option.iloc[1] if len(feas) > 1 else None
     savings = float(feas.usd_per_month.iloc[1] - feas.usd_per_month.iloc[0]) if runner else None
@@ -264,7 +265,7 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
                     curves=curves, win_ranges=ranges, flips=flips, choice=choice,
                     runner_up=runner, savings_usd_per_month=savings, privacy=workload.privacy,
                     route=route, verified_choice=verified_choice, floors=floors,
-                    candidates=find_candidates(table, verified_choice, floors))
+                    candidates=find_candidates(table, verified_choice, floors) if with_candidates else None)
 
 
 def _flips(options, curves, feasible: list[str], volumes):

@@ -9,6 +9,7 @@ the **decision** per workload. The report (``notebooks/decide.ipynb``) and the d
     quality  = options.quality_estimates(...)         evidence: measured, assumed, related, published
     decision = decide.decide(workload, options, ...)  gates (measured evidence only), cost, flips, candidates
     next     = candidates.measure_next(...)           what to measure next, with the exact commands
+    robust   = robustness.robustness_many(...)        how likely each verified choice stays cheapest
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..inputs.targets import load_targets
 from ..inputs.workloads import list_workloads, load_workload
 from ..project import calibrate
 from ..results import store
-from . import candidates, decision, options
+from . import candidates, decision, options, robustness
 from .parameters import validate
 
 
@@ -142,4 +143,6 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
         d.measure_next = next_measurements(d, b, inputs.catalog)
         decisions.append(d)
         built[name], quality[name] = b, q
+    for d, r in zip(decisions, robustness.robustness_many([(d, built[d.workload].options) for d in decisions])):
+        d.robustness = r
     return DecisionSet(decisions, built, quality, inputs.results, inputs.calibration, skipped, inputs.fits)

@@ -1,6 +1,7 @@
 """The decision in one table and its notes by cause: what the report shows first.
 
 - :func:`top_table`: one row per workload — verified choice (or "none yet"), its monthly cost,
+  how likely it stays the cheapest (``Decision.robustness``),
   against everything on one frontier API (the portfolio's; where that API does not serve the
   workload, e.g. embeddings, the workload's own strongest API, named) and everything self-hosted, the next flip volume, the
   evidence level and what to measure next (the first command; the rest are in the workload's
@@ -14,7 +15,7 @@ from __future__ import annotations
 from .candidates import STRONGEST
 from .decision import portfolio
 
-TOP_COLUMNS = ["workload", "verified_choice", "usd_per_month", "frontier_api", "frontier_api_usd_per_month",
+TOP_COLUMNS = ["workload", "verified_choice", "usd_per_month", "stays_cheapest", "frontier_api", "frontier_api_usd_per_month",
                "frontier_api_note", "self_hosted_usd_per_month", "self_hosted_note", "next_flip",
                "next_flip_requests_per_month", "evidence", "measure_next", "measure_next_needs"]
 
@@ -33,6 +34,7 @@ def top_table(decisions, frontier_api: str | None = None):
             "workload": d.workload,
             "verified_choice": d.verified_choice or "none yet",
             "usd_per_month": t.loc[d.verified_choice, "usd_per_month"] if d.verified_choice else None,
+            "stays_cheapest": getattr(d.robustness, "probability", None),
             "frontier_api": api,
             "frontier_api_usd_per_month": t.loc[api, "usd_per_month"] if api in t.index else None,
             "frontier_api_note": _api_note(d, api) + ("" if api == p.frontier_api else f": {api}"),

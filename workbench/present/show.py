@@ -77,10 +77,12 @@ def _text(x) -> str:
 
 
 _FORMATS = {"usd": _usd, "int": lambda x: "—" if x is None or x != x else f"{x:,.0f}",
-            "num": lambda x: "—" if x is None or x != x else f"{x:.3g}", "text": _text}
+            "num": lambda x: "—" if x is None or x != x else f"{x:.3g}", "text": _text,
+            "pct": lambda x: "—" if x is None or x != x else f"{x:.0%}"}
 
 TOP_SPEC = [("workload", "workload", "text"), ("verified_choice", "verified choice", "text"),
-            ("usd_per_month", "USD/month", "usd"), ("frontier_api_usd_per_month", "all on one API (USD/month)", "usd"),
+            ("usd_per_month", "USD/month", "usd"), ("stays_cheapest", "stays cheapest (share of draws)", "pct"),
+            ("frontier_api_usd_per_month", "all on one API (USD/month)", "usd"),
             ("frontier_api_note", "API evidence", "text"),
             ("self_hosted_usd_per_month", "all self-hosted (USD/month)", "usd"),
             ("next_flip_requests_per_month", "next flip (requests/month)", "int"), ("evidence", "evidence level", "text"),
@@ -101,6 +103,10 @@ def top(ctx, frontier_api: str | None = None) -> None:
                      f"on the workload itself). Elsewhere the *measure next* column gives the command that would "
                      f"settle it; published scores only rank what to measure, they never pass a floor."))
     display(HTML(f"<div class='wb-top'>{table(t, spec).to_html()}</div>"))
+    ranges = next((d.robustness.ranges for d in ctx.decisions if d.robustness is not None), None)
+    if ranges is not None:
+        display(Markdown(f"*Stays cheapest*: the share of Monte Carlo draws in which the verified choice is still "
+                         f"the cheapest option feasible on measured evidence ({ranges.describe()})."))
 
 
 def notes(ctx) -> None:
@@ -160,6 +166,8 @@ def decision(d) -> None:
     floors = ", ".join(f"{m} ≥ {v:g}" for m, v in d.floors.items()) or "none"
     head = (f"**Verified choice: {d.verified_choice}** — {d.summary().split(': ', 1)[1]}" if d.verified_choice
             else f"**Verified choice: none yet.** " + (f"Cheapest feasible on an assumption: {d.choice}." if d.choice else ""))
+    if d.robustness is not None and d.robustness.probability is not None:
+        head += f"  \nRobustness: {d.robustness.summary()}."
     display(Markdown(f"### {d.workload}\n\n{head}  \nFloors: {floors}; privacy: {d.privacy}; "
                      f"{len(d.candidates) if d.candidates is not None else 0} candidates not yet measured here."))
     if d.measure_next is not None and len(d.measure_next):
