@@ -120,13 +120,13 @@ def command_for(option: str, kind: str, source: dict, workload: str, *, targets:
         name = _slug(model)
         yaml = (f"{{name: {name}, engine: external, base_url: {url}, model: {model.split('/', 1)[-1]}, "
                 f"api_key_env: {env}, strict: true, deployment: {{kind: api, provider: {provider}, price_entry: {model}}}}}")
-        return _command(name, workload, f"set ${env}; add the target below to ./targets.yaml", yaml)
+        return _command(name, workload, f"set ${env}; add its targets.yaml entry (in the measure-next table)", yaml)
     proxy = (source.get("models") or [model, model])[-1]
     instance = option.split(" · ")[-1].split(" [")[0]
     name = _slug(f"{model}-vllm")
     yaml = (f"{{name: {name}, engine: external, base_url: http://HOST:8000/v1, model: {proxy}, "
             f"deployment: {{kind: self-hosted, instance: {instance}, engine: vllm}}}}")
-    return _command(name, workload, f"serve {proxy} (vLLM) on {instance}; add the target below to ./targets.yaml", yaml)
+    return _command(name, workload, f"serve {proxy} (vLLM) on {instance}; add its targets.yaml entry (in the measure-next table)", yaml)
 
 
 def _key_needs(target) -> str:
