@@ -179,7 +179,6 @@ def test_measure_next_names_the_command_and_what_it_needs():
     import pandas as pd
 
     from workbench.decide import candidates
-    from workbench.inputs.catalog import load_catalog
     from workbench.inputs.targets import load_targets
 
     cands = pd.DataFrame([
@@ -195,7 +194,11 @@ def test_measure_next_names_the_command_and_what_it_needs():
     sources = {"gpt-4o-mini": {"targets": [], "models": ["gpt-4o-mini"]},
                "groq/llama3-8b-8192": {"targets": [], "models": ["groq/llama3-8b-8192"]},
                "Llama-3-8B · vllm bf16 · 1x_L4_SECURE": {"targets": [], "models": ["Llama-3-8B", "Llama-3-8B-Instruct"]}}
-    m = candidates.measure_next(cands, sources, "ticket-classification", targets=load_targets(), catalog=load_catalog())
+    class Catalog:  # the provider column of apis.csv, for these two rows (the catalog's rows change)
+        def api(self, model):
+            return {"model": model, "litellm_provider": {"gpt-4o-mini": "openai", "groq/llama3-8b-8192": "groq"}[model]}
+
+    m = candidates.measure_next(cands, sources, "ticket-classification", targets=load_targets(), catalog=Catalog())
     assert m.option.tolist() == ["gpt-4o-mini", "Llama-3-8B · vllm bf16 · 1x_L4_SECURE", "groq/llama3-8b-8192"]
     api = m.iloc[0]
     assert api.command == "workbench evaluate --target gpt-4o-mini --workload ticket-classification"
