@@ -9,7 +9,7 @@ import pytest
 
 from workbench.cost import cost
 from workbench.cost.cost import Option
-from workbench.decide import decision
+from workbench.decide import candidates, decision
 from workbench.decide.options import QualityEstimate as Q
 
 MONTH_S = 730 * 3600  # 2,628,000 s
@@ -25,7 +25,7 @@ A = Option(name="A", kind="api", usd_per_request=0.001, provenance={"usd_per_tok
 B = Option(name="B", kind="api", usd_per_request=0.0005)
 S = Option(name="S", kind="self-hosted", capacity_rps=1.0, usd_per_hour=1.0,
            provenance={"capacity_rps": "measured (run r1)"})
-QUAL = {"A": Q(0.9, 0.85, 0.95, "measured", "run a"), "B": Q(0.7, 0.6, 0.8, "published", "card"),
+QUAL = {"A": Q(0.9, 0.85, 0.95, "measured", "run a"), "B": Q(0.7, 0.6, 0.8, "measured", "run b"),
         "S": Q(0.82, 0.78, 0.86, "measured", "run s")}
 
 
@@ -49,7 +49,7 @@ def test_choice_runner_up_savings_and_gates():
     # S meets the floor on its point estimate; its CI lower bound (0.78) is named
     assert t.loc["S", "feasible"] and "CI lower bound 0.78 < floor 0.8" in t.loc["S", "reason"]
     assert t.loc["S", "quality_ci_low"] == 0.78 and t.loc["S", "quality_provenance"].startswith("measured")
-    assert t.loc["B", "quality_provenance"].startswith("published proxy")
+    assert t.loc["B", "evidence"] == "measured" and d.verified_choice == "S"
     assert "latency assumed" in t.loc["A", "reason"]
 
 
@@ -72,7 +72,7 @@ def test_privacy_excludes_apis_and_missing_quality_is_infeasible():
     t = d.table.set_index("option")
     assert d.choice == "S" and d.runner_up is None and d.savings_usd_per_month is None
     assert not t.loc["A", "privacy_ok"] and "privacy" in t.loc["A", "reason"]
-    assert "no measurement" in t.loc["A", "reason"]  # no quality for A: never silently feasible
+    assert "not measured on this workload" in t.loc["A", "reason"]  # no quality for A: never silently feasible
     assert not any(t.kind == "routed")  # no routing off our network either
 
 
@@ -119,3 +119,53 @@ def test_portfolio_totals():
     assert total.frontier_api_usd_per_month == pytest.approx(1000 + 1000)
     assert total.self_hosted_usd_per_month == pytest.approx(730 + 730)
     assert pf.set_index("workload").loc["w2", "frontier_api_feasible"] == False  # (privacy)
+
+
+def summarization(privacy="any"):
+    return SimpleNamespace(name="incident-summarization", primary_metric="rougeL", quality_floor={"rougeL": 0.4},
+                           daily_volume=1_000_000 / (730 / 24), peak_factor=1.0, slo={"e2el_ms": 1000}, privacy=privacy)
+
+
+MMLU = Q(68.4, provenance="published", metric="MMLU 5-shot", scale="of 100", benchmark="mmlu",
+         source="Llama-3-8B-Instruct, model card, 2024-04-18")
+
+
+def test_a_published_proxy_never_meets_a_floor_on_another_metric():
+    """B ($500) has only an MMLU score: 68.4 of 100 is not a ROUGE-L of 0.684. It is not
+    feasible; the verified choice is S ($730, measured ROUGE-L 0.82), and B is a candidate with
+    $230/month at stake if it reaches ROUGE-L ≥ 0.4."""
+    quality = {"A": Q(0.9, 0.85, 0.95, "measured", "run a", "rougeL"), "B": MMLU,
+               "S": Q(0.82, 0.78, 0.86, "measured", "run s", "rougeL")}
+    d = decision.decide(summarization(), [A, B, S], quality=quality)
+    t = d.table.set_index("option")
+    assert not t.loc["B", "feasible"]
+    assert "not measured on this workload" in t.loc["B", "reason"] and "MMLU 5-shot 68.4 (of 100)" in t.loc["B", "reason"]
+    assert t.loc["B", "quality"] is None or t.loc["B", "quality"] != t.loc["B", "quality"]  # not on the ROUGE-L axis
+    assert t.loc["B", "evidence"] == "published" and t.loc["B", "indicative_score"] == 68.4
+    assert (d.choice, d.verified_choice, d.evidence) == ("S", "S", "measured")
+    c = d.candidates.set_index("option")
+    assert list(c.index) == ["B"]  # A and S are measured: settled
+    assert c.loc["B", "saving_usd_per_month"] == pytest.approx(730 - 500)
+    assert c.loc["B", "must_reach"] == "rougeL ≥ 0.4" and c.loc["B", "evidence"] == "published"
+
+
+def test_with_nothing_measured_the_strongest_candidate_comes_first():
+    """Nothing measured: no verified choice ("none yet"); every option is a candidate against
+    the strongest one by its indicative evidence (A, MMLU 88.7 > B's 68.4), whose saving is 0."""
+    quality = {"A": Q(88.7, provenance="published", metric="MMLU", scale="of 100", benchmark="mmlu"), "B": MMLU}
+    d = decision.decide(summarization(), [A, B], quality=quality)
+    assert d.choice is None and d.verified_choice is None and d.evidence == "none yet"
+    c = d.candidates.set_index("option")
+    assert c.loc["A", "role"] == candidates.STRONGEST and c.loc["A", "saving_usd_per_month"] == 0
+    assert c.loc["B", "saving_usd_per_month"] == pytest.approx(1000 - 500)
+    assert (c.loc["A", "indicative_rank"], c.loc["B", "indicative_rank"]) == (1.0, 0.0)
+
+
+def test_an_assumed_quality_passes_labelled_but_verifies_nothing():
+    quality = {"B": Q(0.5, provenance="assumed", metric="rougeL", source="assume_quality"),
+               "S": Q(0.82, 0.78, 0.86, "measured", "run s", "rougeL")}
+    d = decision.decide(summarization(), [A, B, S], quality=quality)
+    t = d.table.set_index("option")
+    assert t.loc["B", "feasible"] and "quality assumed, not verified" in t.loc["B", "reason"]
+    assert (d.choice, d.verified_choice) == ("B", "S")
+    assert "B" in set(d.candidates.option)  # the assumption is what to measure next

@@ -14,17 +14,23 @@ def test_requests_per_month_uses_the_730_hour_month():
     assert cost.requests_per_month(24) == pytest.approx(730)
 
 
-def test_published_proxy_matching():
+def test_published_evidence_keeps_its_own_name_and_scale():
     import pandas as pd
 
-    q = pd.DataFrame({"model": ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "Llama-3-8B-Instruct"],
-                      "benchmark": ["mmlu"] * 3, "score": [82.0, 88.7, 68.4], "protocol": ["p"] * 3,
-                      "as_of": ["2025-07-01"] * 3, "source": ["s"] * 3, "verified": [True, True, False]})
-    assert options.published_proxy("gpt-4o", "classification", q).value == pytest.approx(0.887)
-    assert options.published_proxy("gpt-4o-mini", "routing", q).value == pytest.approx(0.82)
-    p = options.published_proxy("groq/llama3-8b-8192", "extraction", q)
-    assert p.value == pytest.approx(0.684) and "unverified" in p.source and p.provenance == "published"
-    assert options.published_proxy("text-embedding-3-small", "retrieval", q) is None
+    q = pd.DataFrame({"model": ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "Llama-3-8B-Instruct",
+                                "Llama-3-8B-Instruct", "text-embedding-3-small"],
+                      "benchmark": ["mmlu", "mmlu", "mmlu", "ifeval", "mteb"], "score": [82.0, 88.7, 68.4, 77.0, 62.3],
+                      "protocol": ["MMLU 0-shot", "MMLU 0-shot", "MMLU 5-shot", "IFEval strict", "MTEB avg"],
+                      "as_of": ["2025-07-01"] * 5, "source": ["s"] * 5, "verified": [True, True, False, True, True]})
+    assert options.published_evidence("gpt-4o", "classification", q)[0].value == pytest.approx(88.7)
+    assert options.published_evidence("gpt-4o-mini", "routing", q)[0].value == pytest.approx(82.0)
+    mmlu, ifeval = options.published_evidence("groq/llama3-8b-8192", "summarization", q)
+    assert (mmlu.value, mmlu.scale, mmlu.benchmark, mmlu.provenance) == (68.4, "of 100", "mmlu", "published")
+    assert "unverified" in mmlu.source and mmlu.score == "MMLU 5-shot 68.4 (of 100)"
+    assert not mmlu.in_workload_metric and ifeval.metric == "IFEval strict"
+    assert options.published_evidence("text-embedding-3-small", "retrieval", q)[0].benchmark == "mteb"
+    assert options.published_evidence("text-embedding-3-small", "classification", q) == []
+    assert options.published_evidence("gpt-4o", "retrieval", q) == []
 
 
 def _sweep_run(root, target: str, deployment: dict | None, hardware: str = "AMD EPYC 7B13"):
@@ -166,3 +172,63 @@ def test_aiconfigurator_answers_where_it_covers_the_cell():
     cap, label = options.projected_capacity(AICell("Llama-3-8B", "H100-SXM"), 500, 100, {"tpot_ms": 1.0},
                                             (3.5, "uncalibrated"), projection="auto")
     assert cap == 0.0 and label.startswith("projected by AIConfigurator: one request at a time misses the SLO")
+
+
+def test_a_catalog_mmlu_proxy_on_a_rouge_workload_is_a_candidate_never_feasible():
+    """The report's own path: quality_estimates over the real catalog gives a projected
+    Llama-3-8B its MMLU row (indicative), decide fails it on the ROUGE-L floor and lists it among
+    the candidates with its saving at stake against the measured option S."""
+    from types import SimpleNamespace
+
+    from workbench.cost.cost import Option
+    from workbench.decide import decision
+
+    w = SimpleNamespace(name="incident-summarization", task="summarization", primary_metric="rougeL",
+                        quality_floor={"rougeL": 0.4}, daily_volume=1000, peak_factor=1.0, slo={}, privacy="any")
+    llama = Option(name="Llama-3-8B · vllm bf16 · 1x_L4", kind="self-hosted", capacity_rps=5.0, usd_per_hour=0.5)
+    s = Option(name="S", kind="self-hosted", capacity_rps=5.0, usd_per_hour=2.0)
+    built = options.Options([llama, s], {llama.name: {"targets": [], "models": ["Llama-3-8B", "Llama-3-8B-Instruct"],
+                                                      "proxy": "Llama-3-8B-Instruct"}}, [], {})
+    q = options.quality_estimates(w, built)
+    assert q[llama.name].provenance == "published" and q[llama.name].metric.startswith("MMLU")
+    q["S"] = options.QualityEstimate(0.45, 0.41, 0.49, "measured", "run s", "rougeL")
+    d = decision.decide(w, [llama, s], quality=q)
+    row = d.table.set_index("option").loc[llama.name]
+    assert not row.feasible and row.quality != row.quality  # NaN: nothing on the ROUGE-L axis
+    assert d.verified_choice == "S"
+    c = d.candidates.set_index("option")
+    assert c.loc[llama.name, "saving_usd_per_month"] == pytest.approx((2.0 - 0.5) * 730)
+
+
+def test_measure_next_names_the_command_and_what_it_needs():
+    import pandas as pd
+
+    from workbench.decide import candidates
+    from workbench.inputs.targets import load_targets
+
+    cands = pd.DataFrame([
+        {"option": "gpt-4o-mini", "kind": "api", "role": candidates.CHEAPER, "usd_per_month": 20.0,
+         "saving_usd_per_month": 300.0, "must_reach": "macro_f1 ≥ 0.8", "evidence": "published", "indicative": "",
+         "indicative_rank": 0.5, "expected_saving_usd_per_month": 150.0},
+        {"option": "Llama-3-8B · vllm bf16 · 1x_L4_SECURE", "kind": "self-hosted", "role": candidates.CHEAPER,
+         "usd_per_month": 321.0, "saving_usd_per_month": 100.0, "must_reach": "macro_f1 ≥ 0.8", "evidence": "published",
+         "indicative": "", "indicative_rank": 1.0, "expected_saving_usd_per_month": 100.0},
+        {"option": "groq/llama3-8b-8192", "kind": "api", "role": candidates.CHEAPER, "usd_per_month": 5.0,
+         "saving_usd_per_month": 315.0, "must_reach": "macro_f1 ≥ 0.8", "evidence": "none", "indicative": "",
+         "indicative_rank": float("nan"), "expected_saving_usd_per_month": float("nan")}])
+    sources = {"gpt-4o-mini": {"targets": [], "models": ["gpt-4o-mini"]},
+               "groq/llama3-8b-8192": {"targets": [], "models": ["groq/llama3-8b-8192"]},
+               "Llama-3-8B · vllm bf16 · 1x_L4_SECURE": {"targets": [], "models": ["Llama-3-8B", "Llama-3-8B-Instruct"]}}
+    class Catalog:  # the provider column of apis.csv, for these two rows (the catalog's rows change)
+        def api(self, model):
+            return {"model": model, "litellm_provider": {"gpt-4o-mini": "openai", "groq/llama3-8b-8192": "groq"}[model]}
+
+    m = candidates.measure_next(cands, sources, "ticket-classification", targets=load_targets(), catalog=Catalog())
+    assert m.option.tolist() == ["gpt-4o-mini", "Llama-3-8B · vllm bf16 · 1x_L4_SECURE", "groq/llama3-8b-8192"]
+    api = m.iloc[0]
+    assert api.command == "workbench evaluate --target gpt-4o-mini --workload ticket-classification"
+    assert "$OPENAI_API_KEY" in api.needs and "api_key_env: OPENAI_API_KEY" in api.target_yaml
+    assert "https://api.groq.com/openai/v1" in m.iloc[2].target_yaml and "model: llama3-8b-8192" in m.iloc[2].target_yaml
+    assert "Llama-3-8B-Instruct" in m.iloc[1].needs and "instance: 1x_L4_SECURE" in m.iloc[1].target_yaml
+    none = candidates.measure_next(cands.iloc[:0], {}, "policy-retrieval", targets={}, catalog=None)
+    assert len(none) == 1 and none.command.iloc[0] == "workbench evaluate --target YOUR-TARGET --workload policy-retrieval"

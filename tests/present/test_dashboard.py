@@ -292,3 +292,14 @@ def test_cli_serves_on_loopback_prints_the_url_and_stops_voila_on_sigterm():
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_the_summary_says_how_likely_the_choice_stays_cheapest_live(dash):
+    """At 1e5 requests/month the API ($100) is far below the box ($730) whatever the volume
+    (×/÷ 2) and prices (±20%) do; at the flip volume (730,000) it is close to a coin toss."""
+    r = dash.robustness
+    assert r.choice == API and r.probability > 0.95
+    assert "stays the cheapest verified option in <b>" in dash.summary.value and "(verified)" in dash.summary.value
+    dash.volume.value = FLIP
+    assert dash.robustness.choice in (API, BOX) and 0.2 < dash.robustness.probability < 0.8
+    assert f"<b>{dash.robustness.probability:.0%}</b> of 2,000 draws" in dash.summary.value

@@ -19,7 +19,8 @@ S = Option(name="S", kind="self-hosted", capacity_rps=1.0, usd_per_hour=1.0,
            provenance={"capacity_rps": "projected (calibrated on 2 runs, median error 9%)"})
 W = SimpleNamespace(name="w", primary_metric="accuracy", quality_floor={"accuracy": 0.8},
                     daily_volume=1_000_000 / (730 / 24), peak_factor=1.0, slo={}, privacy="any")
-QUAL = {"A": Q(0.9, 0.85, 0.95, "measured", "run a"), "B": Q(0.7, 0.6, 0.8, "published", "card"),
+QUAL = {"A": Q(0.9, 0.85, 0.95, "measured", "run a"),
+        "B": Q(70.0, provenance="published", metric="MMLU 5-shot", scale="of 100", benchmark="mmlu", source="card"),
         "S": Q(0.82, 0.78, 0.86, "assumed", "guess")}
 
 
@@ -46,7 +47,7 @@ def test_cost_curves_data(decision):
     assert list(s["y"]) == pytest.approx([730, 730, 730, 730, 730, 1460, 2920])
     assert "[projected]" in s["name"] and s["line"]["dash"] == "dash"
     assert "[measured]" not in lines["A"]["name"] and "[published]" in lines["A"]["name"]
-    assert "infeasible" in lines["B"]["name"] and lines["B"]["line"]["color"] == "lightgrey"
+    assert lines["B"]["name"] == figures.INFEASIBLE and lines["B"]["line"]["color"] == "lightgrey"
     flips = [t for t in j["data"] if t.get("meta", {}).get("flips")]
     assert len(flips) == 1 and list(flips[0]["x"]) == pytest.approx([730_000])
     assert "A → S" in flips[0]["text"][0]
@@ -65,10 +66,23 @@ def test_quality_vs_cost_data(decision):
     m = by_name["quality measured"]
     assert list(m["text"]) == ["A"] and list(m["y"]) == [0.9]
     assert list(m["error_y"]["array"]) == pytest.approx([0.05]) and list(m["error_y"]["arrayminus"]) == pytest.approx([0.05])
-    assert "quality assumed" in by_name and "quality published" in by_name
-    # Pareto over (S $730, .82) (A $1000, .9) (B $500, .7): all three are on it
-    assert by_name["Pareto frontier"]["meta"]["pareto"] == ["B", "S", "A"]
+    assert "quality assumed" in by_name and "quality published" not in by_name
+    # B's MMLU 70 (of 100) is on its own axis (y2), never on the accuracy axis
+    mmlu = by_name["mmlu [published, indicative]"]
+    assert list(mmlu["y"]) == [70.0] and list(mmlu["text"]) == ["B"] and mmlu["yaxis"] == "y2"
+    assert all(t.get("yaxis", "y") == "y" for t in j["data"] if t["name"].startswith("quality"))
+    # Pareto over the measured and assumed points (S $730, .82) (A $1000, .9): both on it
+    assert by_name["Pareto frontier"]["meta"]["pareto"] == ["S", "A"]
     assert any(sh.get("y0") == 0.8 for sh in j["layout"]["shapes"])  # the floor
+
+
+def test_infeasible_options_share_one_legend_entry():
+    low = {"A": Q(0.5, 0.4, 0.6, "measured", "run a"), "B": QUAL["B"], "S": QUAL["S"]}
+    d = decide(W, [A, B, S], quality=low, volumes=[1e3, 1e6, 1e7])
+    lines = [t for t in traces(figures.cost_curves(d)) if t.get("meta", {}).get("option")]
+    grey = [t for t in lines if t["name"] == figures.INFEASIBLE]
+    assert {t["meta"]["option"] for t in grey} == {"A", "B"}
+    assert [t.get("showlegend", True) for t in grey] == [True, False]
 
 
 def test_latency_vs_throughput_data():

@@ -1,5 +1,6 @@
 """`workbench report`: the decide notebook executed by papermill into an executed notebook and a
-standalone HTML that renders offline (checked in headless Chromium with networking off)."""
+standalone HTML that renders offline (checked in headless Chromium with networking off). The
+screenshots (whole page, top table, cost curves, quality vs cost) are kept in test-artifacts/."""
 
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ def test_report_outputs(built):
     for label in ("measured", "published", "projected"):
         assert label in text
     assert "ticket-classification" in text and "policy-retrieval" in text
+    # the top table: one row per workload, an evidence level, what to measure next
+    top = text[text.index("wb-top"):]
+    top = top[:top.index("</table>")]
+    assert top.count("<tr") == 3 and "evidence level" in top and "workbench evaluate --target" in top
+    assert not re.search(r"<td[^>]*>\s*(NaN|nan|None)\s*</td>", text)  # a missing value shows "—"
+    assert not re.search(r"<th[^>]*>\s*\d*\s*</th>\s*<td", text)  # no index column
+    notes = text[text.index("wb-notes"):]
+    assert "<summary>" in notes[:400] and not re.search(r"\d{8}T\d{6}", notes[:notes.index("</summary>")])
 
 
 @pytest.mark.browser
@@ -93,9 +102,23 @@ def test_report_renders_offline_in_chromium(built):
             n_lines = page.locator(".js-plotly-plot .scatterlayer .trace").count()
             n_bars = page.locator(".js-plotly-plot .barlayer .trace").count()
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            page.locator(".wb-top").screenshot(path=str(ARTIFACTS / "report-top-table.png"))
+            for i, name in ((1, "report-cost-curves.png"), (2, "report-quality-vs-cost.png")):
+                page.locator(".js-plotly-plot").nth(i).screenshot(path=str(ARTIFACTS / name))
+            legend = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot')[1]"
+                                   ".querySelectorAll('.legend .traces')).map(e => e.textContent)")
+            annotations = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot')[2]"
+                                        ".querySelectorAll('.annotation')).map(e => {const r = e.getBoundingClientRect();"
+                                        " return [r.left, r.top, r.right, r.bottom, e.textContent];})")
         finally:
             browser.close()
     assert n_plots >= 5, n_plots
     assert n_lines >= 5 and n_bars == 3
     assert blocked == []  # opening the report asks nothing of the network (no CDN script, no font)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "report-top-table.png").stat().st_size > 5_000
+    assert sum("infeasible options" in t for t in legend) == 1  # infeasible options: one legend entry
+    labels = [a for a in annotations if a[4] and not a[4].startswith(("floor", "measured on", "indicative only"))]
+    for i, a in enumerate(labels):  # point labels do not overlap
+        for b in labels[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)

@@ -30,6 +30,8 @@ from typing import Any
 
 from ..cost import breakeven, cost
 from ..errors import WorkbenchError
+from .candidates import candidates as find_candidates
+from .candidates import indicative_rank
 from .options import QualityEstimate
 
 
@@ -76,7 +78,9 @@ def win_ranges(first: str | None, flips: Sequence[tuple[float, str, str]], lo: f
 def gate(*, quality: QualityEstimate | None, floor: float | None, kind: str, privacy: str,
          latency_ok: bool | None, latency_note: str = "") -> tuple[bool, str]:
     """Apply the three gates; returns (feasible, reason). ``reason`` lists every failed gate
-    (or, when feasible, the caveats: assumed values, a CI lower bound under the floor)."""
+    (or, when feasible, the caveats: assumed values, a CI lower bound under the floor).
+    Only evidence on the workload's own metric (measured, or assumed by the user) can meet
+    the floor; published and related-task scores fail it, named on their own scale."""
     fails, notes = [], []
     if privacy == "internal-only" and kind == "api":
         fails.append("privacy: internal-only workload may not go to an external API")
@@ -86,7 +90,10 @@ def gate(*, quality: QualityEstimate | None, floor: float | None, kind: str, pri
         notes.append(latency_note)
     if floor is not None:
         if quality is None or quality.value is None:
-            fails.append("quality: no measurement, published proxy or assumption")
+            fails.append("quality: not measured on this workload, no evidence at all")
+        elif not quality.in_workload_metric:  # published or related-task: indicative, never the metric
+            fails.append(f"quality: not measured on this workload (indicative only: {quality.score}, "
+                         f"{quality.provenance})")
         elif quality.value < floor:
             fails.append(f"quality: {quality.metric or 'score'} {quality.value:.3g} < floor {floor:.3g}"
                          f" [{quality.provenance}]")
@@ -94,8 +101,7 @@ def gate(*, quality: QualityEstimate | None, floor: float | None, kind: str, pri
             if quality.ci_low is not None and quality.ci_low < floor:
                 notes.append(f"CI lower bound {quality.ci_low:.3g} < floor {floor:.3g}")
             if quality.provenance != "measured":  # the full label is in quality_provenance
-                notes.append("quality from a published proxy" if quality.provenance == "published"
-                             else f"quality {quality.provenance}")
+                notes.append(f"quality {quality.provenance}, not verified")
     return (not fails), "; ".join(fails) if fails else "; ".join(notes) or "ok"
 
 
@@ -103,9 +109,14 @@ def gate(*, quality: QualityEstimate | None, floor: float | None, kind: str, pri
 @dataclass
 class Decision:
     """The answer for one workload. ``table``: one row per option (gates, cost at ``volume``,
-    quality with CI and provenance); ``curves``: monthly cost vs volume (tidy); ``win_ranges``
-    and ``flips`` among the feasible options. ``route``: the routed row's (API option,
-    self-hosted option, fraction to the API), None without one."""
+    quality with CI and provenance, evidence level and indicative evidence); ``curves``:
+    monthly cost vs volume (tidy); ``win_ranges`` and ``flips`` among the feasible options.
+    ``route``: the routed row's (API option, self-hosted option, fraction to the API), None
+    without one. ``choice``: the cheapest feasible option; ``verified_choice``: the cheapest
+    feasible on measured evidence (None: none yet); ``candidates``: options that would be
+    cheaper if they met the floors, with the saving at stake
+    (:func:`workbench.decide.candidates.candidates`); ``measure_next``: the candidates ranked,
+    each with the command that measures it (set by the pipeline, which knows the targets)."""
 
     workload: str
     volume: float
@@ -121,6 +132,19 @@ class Decision:
     privacy: str = "any"
     notes: list[str] = field(default_factory=list)
     route: tuple[str, str, float] | None = None
+    verified_choice: str | None = None
+    floors: dict = field(default_factory=dict)
+    candidates: Any = None
+    measure_next: Any = None
+    robustness: Any = None  # robustness.Robustness of the verified choice, set by the pipeline
+
+    @property
+    def evidence(self) -> str:
+        """The evidence level of the answer: "measured" (a verified choice), "assumed" (the
+        cheapest feasible option rests on a stated assumption), else "none yet"."""
+        if self.verified_choice is not None:
+            return "measured"
+        return "assumed" if self.choice is not None else "none yet"
 
     def summary(self) -> str:
         if self.choice is None:
@@ -184,12 +208,13 @@ def _routed_curves(api_opt, self_opt, volumes, f: float, name: str):
 
 def decide(workload, options: Sequence, *, volume: float | None = None, volumes: Sequence[float] | None = None,
            quality: Mapping[str, QualityEstimate] | None = None, route_fraction: float | None = None,
-           latency: Mapping[str, tuple[bool, str]] | None = None) -> Decision:
+           latency: Mapping[str, tuple[bool, str]] | None = None, with_candidates: bool = True) -> Decision:
     """Gate every option, price it at ``volume`` (default: the workload's daily volume × 730/24)
     and over ``volumes``, choose the cheapest feasible one. ``quality``: option name →
     QualityEstimate (see :func:`workbench.decide.options.quality_estimates`); ``latency``: option name → (ok, note) for
     options whose latency was measured (default: capacity at SLO > 0 for self-hosted, assumed
-    ok for APIs)."""
+    ok for APIs); ``with_candidates=False`` leaves ``candidates`` None (the dashboard, which
+    recomputes on every control change and shows none)."""
     import pandas as pd
 
     if not options:
@@ -230,6 +255,8 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
                                            ignore_index=True)
     feas = table[table.feasible]
     choice = feas.option.iloc[0] if len(feas) else None
+    verified_choice = next(iter(feas.option[feas.evidence == "measured"]), None)
+    floors = dict(workload.quality_floor or {})
     runner = feas.option.iloc[1] if len(feas) > 1 else None
     savings = float(feas.usd_per_month.iloc[1] - feas.usd_per_month.iloc[0]) if runner else None
     flips, first = _flips(options, curves, list(feas.option), volumes)
@@ -237,7 +264,8 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
     return Decision(workload=workload.name, volume=volume, floor=floor, metric=metric, table=table,
                     curves=curves, win_ranges=ranges, flips=flips, choice=choice,
                     runner_up=runner, savings_usd_per_month=savings, privacy=workload.privacy,
-                    route=route)
+                    route=route, verified_choice=verified_choice, floors=floors,
+                    candidates=find_candidates(table, verified_choice, floors) if with_candidates else None)
 
 
 def _flips(options, curves, feasible: list[str], volumes):
@@ -278,14 +306,20 @@ def _row(name: str, kind: str, gates: tuple, priced: tuple, q, volume: float, pr
     (usd_per_month, replicas, provenance) at ``volume``."""
     ok, reason, lat_ok = gates
     usd, reps, prov = priced
+    on_metric = q is not None and q.in_workload_metric
+    ind = None if q is None else q.best_indicative()
     return {
         "option": name, "kind": kind, "feasible": bool(ok), "reason": reason,
         "usd_per_month": usd, "usd_per_request": usd / volume if volume else float("nan"),
         "replicas": reps,
-        "quality": None if q is None else q.value,
-        "quality_ci_low": None if q is None else q.ci_low,
-        "quality_ci_high": None if q is None else q.ci_high,
-        "quality_provenance": "assumed (none)" if q is None else q.label,
+        "quality": q.value if on_metric else None,
+        "quality_ci_low": q.ci_low if on_metric else None,
+        "quality_ci_high": q.ci_high if on_metric else None,
+        "quality_provenance": "none (not measured on this workload)" if q is None else q.label,
+        "evidence": "none" if q is None else q.provenance,
+        "indicative": "" if ind is None else f"{ind.score} [{ind.provenance}]",
+        "indicative_score": None if ind is None else ind.value,
+        "indicative_benchmark": "" if ind is None else ind.benchmark or ind.metric,
         "latency_ok": lat_ok,
         "privacy_ok": not (privacy == "internal-only" and kind == "api"),
         "provenance": prov,
@@ -320,8 +354,7 @@ def _routed_row(workload, options, rows, volumes, volume, f, floor):
     lows = [a["quality_ci_low"], s["quality_ci_low"]]
     q = QualityEstimate(value=mix["quality"],
                         ci_low=None if None in lows else f * lows[0] + (1 - f) * lows[1],
-                        provenance="measured" if "measured" in a["quality_provenance"] and
-                        "measured" in s["quality_provenance"] else "assumed",
+                        provenance="measured" if a["evidence"] == s["evidence"] == "measured" else "assumed",
                         source=f"mix of {a['quality_provenance']} and {s['quality_provenance']}",
                         metric=workload.primary_metric)
     ok, reason = gate(quality=q, floor=floor, kind="routed", privacy=workload.privacy, latency_ok=True)
@@ -332,9 +365,10 @@ def _routed_row(workload, options, rows, volumes, volume, f, floor):
 # ----------------------------------------------------------------------------- portfolio
 def portfolio(decisions: Sequence[Decision], frontier_api: str | None = None):
     """Monthly totals: the chosen placements vs "everything on one frontier API" vs
-    "everything self-hosted" (the cheapest self-hosted option per workload, feasible or not —
-    ``self_hosted_feasible`` says). ``frontier_api``: the API option to compare with (default:
-    the API with the highest mean quality across the workloads). Last row: TOTAL."""
+    "everything self-hosted" (the cheapest feasible self-hosted option per workload; with none,
+    the cheapest not yet measured that meets the SLO; else the cheapest — ``self_hosted_feasible``
+    says). ``frontier_api``: the API option to compare with (default:
+    the API offered for the most workloads with the best mean evidence, :func:`_frontier`). Last row: TOTAL."""
     import pandas as pd
 
     frontier_api = frontier_api or _frontier(decisions)
@@ -345,7 +379,8 @@ def portfolio(decisions: Sequence[Decision], frontier_api: str | None = None):
         api = t.loc[frontier_api] if frontier_api in t.index else None
         selfs = t[t.kind == "self-hosted"]
         feas_self = selfs[selfs.feasible]
-        pick = feas_self if len(feas_self) else selfs
+        unmeasured = selfs[selfs.latency_ok.astype(bool) & (selfs.evidence != "measured")]
+        pick = feas_self if len(feas_self) else unmeasured if len(unmeasured) else selfs
         s = pick.sort_values("usd_per_month").iloc[0] if len(pick) else None
         rows.append({
             "workload": d.workload, "requests_per_month": d.volume,
@@ -364,11 +399,15 @@ def portfolio(decisions: Sequence[Decision], frontier_api: str | None = None):
 
 
 def _frontier(decisions: Sequence[Decision]) -> str | None:
+    """The API offered for the most workloads, and among those the one with the best mean
+    evidence: its measured quality where it has one, else where its indicative score ranks
+    among the options (0 … 1)."""
     scores: dict[str, list[float]] = {}
     for d in decisions:
-        for r in d.table[d.table.kind == "api"].itertuples():
-            scores.setdefault(r.option, []).append(r.quality if r.quality == r.quality and r.quality is not None
-                                                   else float("-inf"))
+        rank = indicative_rank(d.table)
+        for i, r in d.table[d.table.kind == "api"].iterrows():
+            v = r.quality if r.quality is not None and r.quality == r.quality else rank.loc[i]
+            scores.setdefault(r.option, []).append(v if v == v else float("-inf"))
     if not scores:
         return None
-    return max(scores, key=lambda n: (sum(scores[n]) / len(scores[n]), len(scores[n])))
+    return max(scores, key=lambda n: (len(scores[n]), sum(scores[n]) / len(scores[n])))

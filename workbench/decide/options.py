@@ -9,11 +9,12 @@ catalog and the results store.
   (the roofline's ``project.capacity_at_slo`` picks the instance; where AIConfigurator covers
   the cell it gives the capacity, :func:`projected_capacity`), labelled with the projection
   engine and its error against published measurements.
-- :func:`quality_estimates`: quality per option on the workload's primary metric — measured
-  (:func:`measured_quality`: stored outputs re-scored, 95% bootstrap CI), else a published
-  proxy from the catalog (:func:`published_proxy`: MMLU, MTEB for retrieval; percent →
-  fraction), else an assumed value only when the caller gives one. Always labelled
-  (:class:`QualityEstimate`).
+- :func:`quality_estimates`: the quality evidence per option, one :class:`Evidence` level —
+  measured on this workload (:func:`measured_quality`: stored outputs re-scored, 95% bootstrap
+  CI), assumed (only when the caller states a value), measured on a related task, or published
+  (:func:`published_evidence`: every benchmark row of the catalog, on its own name and scale).
+  Only measured evidence verifies a choice; related and published evidence are indicative and
+  never become the workload's metric. Always labelled (:class:`QualityEstimate`).
 
 Units: requests_per_month, usd_per_month, requests/s (capacity); quality in the metric's own scale.
 """
@@ -21,7 +22,8 @@ Units: requests_per_month, usd_per_month, requests/s (capacity); quality in the 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 
 from ..cost import cost
 from ..errors import WorkbenchError
@@ -39,12 +41,43 @@ from ..results.schema import EVIDENCE_STATUSES, RANDOM_WEIGHTS, RunParams
 
 
 # ----------------------------------------------------------------------------- quality
+class Evidence(str, Enum):
+    """How an option's quality on a workload is known.
+
+    - MEASURED: a stored run on this workload, re-scored, with its CI — the only evidence that
+      passes a quality floor;
+    - ASSUMED: a value the user states in the workload's metric (``assume_quality``), labelled
+      as such wherever it shows; it passes a floor as an assumption, never as a verified choice;
+    - RELATED: measured on a related task (an imported lm-eval result, another workload of the
+      same kind): indicative;
+    - PUBLISHED: a benchmark score with its source (MMLU, MMLU-Pro, GPQA, IFEval, BFCL, MTEB,
+      …): indicative.
+
+    Indicative evidence is shown with its own name and scale and ranks what to measure next;
+    no code path turns it into a workload's metric."""
+
+    MEASURED = "measured"
+    ASSUMED = "assumed"
+    RELATED = "related"
+    PUBLISHED = "published"
+
+    @property
+    def in_workload_metric(self) -> bool:
+        """True when the value is on the workload's own metric (and so may meet its floor)."""
+        return self in (Evidence.MEASURED, Evidence.ASSUMED)
+
+
 @dataclass(frozen=True)
 class QualityEstimate:
-    """Quality of one option on one workload's primary metric, with where it came from.
+    """Quality of one option on one workload, with where it came from.
 
-    ``provenance``: measured | published | assumed; ``source`` names the run ids, the catalog
-    row (benchmark, as_of, source) or the assumption."""
+    ``provenance``: an :class:`Evidence` value (measured | assumed | related | published).
+    For measured and assumed evidence ``value`` is the workload's primary metric (``metric``);
+    for related and published evidence it is the score of ``metric`` (a benchmark or another
+    workload's metric) on its own ``scale`` — indicative, never compared with the floor.
+    ``source`` names the run ids, the catalog row (benchmark, as_of, source) or the
+    assumption; ``indicative``: the related and published evidence found besides;
+    ``benchmark``: for indicative evidence, the key under which scores compare across options."""
 
     value: float | None
     ci_low: float | None = None
@@ -53,12 +86,62 @@ class QualityEstimate:
     source: str = ""
     metric: str = ""
     n_items: int | None = None
+    scale: str = ""
+    indicative: tuple = ()
+    benchmark: str = ""  # indicative evidence: what scores on one scale compare (e.g. "mmlu")
+
+    @property
+    def level(self) -> Evidence:
+        return Evidence(self.provenance)
+
+    @property
+    def in_workload_metric(self) -> bool:
+        return self.level.in_workload_metric
+
+    @property
+    def score(self) -> str:
+        """The value in words with its own name and scale, e.g. "MMLU 5-shot 68.4 (of 100)"."""
+        if self.value is None:
+            return "none"
+        scale = f" ({self.scale})" if self.scale else ""
+        return f"{self.metric} {self.value:.3g}{scale}"
 
     @property
     def label(self) -> str:
-        if self.provenance == "published":
-            return f"published proxy ({self.source})"
+        if self.level is Evidence.PUBLISHED:
+            return f"published, indicative only: {self.score} — {self.source}"
+        if self.level is Evidence.RELATED:
+            return f"measured on a related task, indicative only: {self.score} — {self.source}"
         return f"{self.provenance} ({self.source})" if self.source else self.provenance
+
+    def best_indicative(self) -> "QualityEstimate | None":
+        """The strongest indicative evidence: this estimate when it is indicative, else the
+        first of ``indicative``."""
+        if not self.in_workload_metric:
+            return self
+        return self.indicative[0] if self.indicative else None
+
+
+# ----------------------------------------------------------------------------- notes
+class Note(str):
+    """A note on what was left out and why: its text (which may name run ids) and its
+    ``cause``, the heading it is grouped under in the report (which names none)."""
+
+    cause: str
+
+    def __new__(cls, cause: str, text: str) -> "Note":
+        note = super().__new__(cls, text)
+        note.cause = cause
+        return note
+
+
+LEFT_OUT_RUN = "stored runs that are not evidence (failed, degraded or unfinished)"
+PARTIAL_MODEL = "GPU runs on part of a model: calibration only, not an option"
+MISSES_SLO = "measured targets that miss the latency SLO"
+NO_PRICE = "measured hardware with no catalog price"
+NO_API_PRICE = "APIs with no price valid today"
+NOT_PROJECTED = "open models not projected"
+LM_EVAL = "lm-eval results in the store (indicative: never the workload's metric)"
 
 
 # ----------------------------------------------------------------------------- building the inputs
@@ -103,32 +186,43 @@ PROXY_ALIASES = {
 }
 """API models served from open weights: their published scores are the open model's."""
 
-PROXY_BENCHMARK = {"retrieval": "mteb"}  # every other task: "mmlu" (general knowledge, 0–100 → 0–1)
+BENCHMARK_ORDER = {"retrieval": ("mteb",)}
+"""Published benchmarks in the order they are shown for a task (the first one a model has is its
+headline; every other row is kept as further indicative evidence). Any other benchmark in
+quality.csv follows, alphabetically."""
+GENERAL_BENCHMARKS = ("mmlu-pro", "mmlu", "gpqa", "ifeval", "bfcl", "gsm8k", "humaneval", "mgsm")
+PUBLISHED_SCALE = "of 100"  # quality.csv scores are percentages
 
 
 def _norm(name: str) -> str:
     return "".join(ch for ch in str(name).lower().split("/")[-1] if ch.isalnum())
 
 
-def published_proxy(model: str, task: str, quality_df, metric: str = "") -> QualityEstimate | None:
-    """A published benchmark score standing in for a model's quality on a workload (MMLU for
-    generative tasks, MTEB for retrieval; percent → fraction), labelled with its source.
-    Matches the model name exactly, via PROXY_ALIASES, or as a prefix of a dated name."""
+def published_evidence(model: str, task: str, quality_df) -> list[QualityEstimate]:
+    """Every published benchmark score of ``model`` in the catalog (the latest row per
+    benchmark), as indicative evidence on its own name and scale (a percentage stays a
+    percentage: MMLU 68.4 of 100 is never a ROUGE-L of 0.684), headline benchmark first
+    (:data:`BENCHMARK_ORDER`). Matches the model name exactly, via PROXY_ALIASES, or as a
+    prefix of a dated name. Embedding tasks take only embedding benchmarks and chat tasks none."""
     if quality_df is None or not len(quality_df):
-        return None
-    bench = PROXY_BENCHMARK.get(task, "mmlu")
-    rows = quality_df[quality_df.benchmark == bench]
+        return []
     want = _norm(PROXY_ALIASES.get(model, model))
-    names = rows.model.map(_norm)
-    hit = rows[names == want]
+    names = quality_df.model.map(_norm)
+    hit = quality_df[names == want]
     if not len(hit):  # a dated name: "gpt-4o" matches "gpt-4o-2024-08-06", not "gpt-4o-mini-…"
-        hit = rows[[n.startswith(want) and n[len(want):][:1].isdigit() for n in names]]
-    if not len(hit):
-        return None
-    r = hit.sort_values("as_of").iloc[-1]
-    flag = "" if str(r.get("verified")).lower() in ("true", "1") else ", ⚠ unverified"
-    return QualityEstimate(value=float(r.score) / 100.0, provenance="published", metric=metric,
-                           source=f"{r.model} {r.protocol} {r.score:g}% — {r.source}, {r.as_of}{flag}")
+        hit = quality_df[[n.startswith(want) and n[len(want):][:1].isdigit() for n in names]]
+    embedding = set(BENCHMARK_ORDER["retrieval"])
+    hit = hit[hit.benchmark.isin(embedding) == (task == "retrieval")]
+    order = BENCHMARK_ORDER.get(task, GENERAL_BENCHMARKS)
+    rank = {b: i for i, b in enumerate(order)}
+    out = []
+    for bench, rows in sorted(hit.groupby("benchmark"), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])):
+        r = rows.sort_values("as_of").iloc[-1]
+        flag = "" if str(r.get("verified")).lower() in ("true", "1") else ", ⚠ unverified"
+        out.append(QualityEstimate(value=float(r.score), provenance=Evidence.PUBLISHED.value, metric=str(r.protocol),
+                                   benchmark=str(bench),
+                                   scale=PUBLISHED_SCALE, source=f"{r.model}, {r.source}, {r.as_of}{flag}"))
+    return out
 
 
 def measured_quality(results, workload, *, targets=(), models=()) -> QualityEstimate | None:
@@ -161,7 +255,7 @@ def measured_quality(results, workload, *, targets=(), models=()) -> QualityEsti
                            source=f"{len(items)} items, run{'s' if len(ids) > 1 else ''} {', '.join(ids)}")
 
 
-def left_out_runs(results, workload) -> list[str]:
+def left_out_runs(results, workload) -> list[Note]:
     """Notes naming the stored runs of ``workload`` (load and quality) that are not evidence
     because of their status (failed, degraded, still running or cut off), and why."""
     if results is None or not len(results.runs):
@@ -176,7 +270,7 @@ def left_out_runs(results, workload) -> list[str]:
             "degraded": "more failed requests than its error limit",
             "running": "never finished (its process died or is still writing)",
         }.get(run.status, run.status)
-        notes.append(f"left out run {run.run_id} ({run.kind}, {run.target}): {run.status} — {why}")
+        notes.append(Note(LEFT_OUT_RUN, f"left out run {run.run_id} ({run.kind}, {run.target}): {run.status} — {why}"))
     return notes
 
 
@@ -242,12 +336,12 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
         try:
             opt = cost.api_option(catalog.api(model), input_tokens=n_in, output_tokens=n_out, tokens_provenance=tok_label)
         except WorkbenchError as e:  # no price valid today, ...
-            out.notes.append(f"API {model}: left out ({e})")
+            out.notes.append(Note(NO_API_PRICE, f"API {model}: left out ({e})"))
             continue
         out.options.append(opt)
         out.sources[opt.name] = {"targets": [], "models": [model], "proxy": model}
     _measured_options(workload, results, catalog, pricing, out)
-    out.notes.extend(evidence_note(ev) for ev in quality_evidence(results, workload.name))
+    out.notes.extend(Note(LM_EVAL, evidence_note(ev)) for ev in quality_evidence(results, workload.name))
     if workload.task != "retrieval":  # the roofline projects generation, not embedding
         _projected_options(workload, catalog, pricing, candidates, instances, fits, out,
                            os.environ.get("WORKBENCH_PROJECTION", "auto"))
@@ -266,8 +360,8 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
         run = g.iloc[-1]
         params = RunParams.of(run.get("params"))
         if params.partial_model:
-            out.notes.append(f"{target}: run {run.run_id} measured {run.model} with {params.layers} of its "
-                             f"{params.full_layers} layers (to fit the GPU): not an option, used for calibration only")
+            out.notes.append(Note(PARTIAL_MODEL, f"{target}: run {run.run_id} measured {run.model} with {params.layers} "
+                                  f"of its {params.full_layers} layers (to fit the GPU): not an option, used for calibration only"))
             continue
         points = sweep_points(results, run, workload.slo)  # request rows, or an imported file's aggregates
         if not len(points):
@@ -275,7 +369,7 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
         try:
             cap = cost.capacity_from_sweep(points, workload.slo)
         except WorkbenchError as e:  # an imported file without a latency the SLO names
-            out.notes.append(f"{target}: run {run.run_id} left out ({e})")
+            out.notes.append(Note(LEFT_OUT_RUN, f"{target}: run {run.run_id} left out ({e})"))
             continue
         how = "its own prompt/output lengths" + (f"; {imported_label(run)}" if imported_label(run) else "")
         if run.get("weights") == RANDOM_WEIGHTS:
@@ -301,12 +395,12 @@ def _add_measured(workload, out: Options, run, cap: float, how: str, catalog, pr
 
     target, where = run.target, f"{'quality run' if run.kind == 'quality' else 'run'} {run.run_id}"
     if cap <= 0:
-        out.notes.append(f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency")
+        out.notes.append(Note(MISSES_SLO, f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency"))
         return
     inst = _instance_for(run, catalog, pricing)
     if inst is None:
-        out.notes.append(f"{target}: no price in the catalog for what run {run.run_id} ran on "
-                         f"({_ran_on(run)}): left out")
+        out.notes.append(Note(NO_PRICE, f"{target}: no price in the catalog for what run {run.run_id} ran on "
+                              f"({_ran_on(run)}): left out"))
         return
     dtype = run.get("dtype") if isinstance(run.get("dtype"), str) else ""
     name = f"{run.model} · {run.engine} {dtype} · {inst['instance']} [{target}]".replace("  ", " ")
@@ -355,7 +449,7 @@ def _projected_options(workload, catalog, pricing, candidates, instances, fits, 
         try:
             arch = Arch.from_catalog(arch_name, catalog)
         except WorkbenchError as e:
-            out.notes.append(f"{arch_name}: not projected ({e})")
+            out.notes.append(Note(NOT_PROJECTED, f"{arch_name}: not projected ({e})"))
             continue
         best = best_row = None
         for row in inst.drop_duplicates("instance").itertuples():
@@ -376,7 +470,7 @@ def _projected_options(workload, catalog, pricing, candidates, instances, fits, 
             if best is None or opt.usd_per_month(volume) < best.usd_per_month(volume):
                 best, best_row = opt, catalog.instance(row.instance, pricing=pricing)
         if best is None:
-            out.notes.append(f"{arch_name}: no catalog instance meets the SLO {workload.slo} (projected)")
+            out.notes.append(Note(NOT_PROJECTED, f"{arch_name}: no catalog instance meets the SLO {workload.slo} (projected)"))
             continue
         best = _relabel(best, best_row, arch_name, q, n_in, n_out, workload, projection)
         out.options.append(best)
@@ -418,19 +512,42 @@ def _relabel(opt, inst, arch_name, q, n_in, n_out, workload, projection):
                                    capacity_provenance=label)
 
 
-def quality_estimates(workload, built: Options, *, results=None, catalog=None,
-                      assume: float | None = None) -> dict[str, QualityEstimate]:
-    """Quality per option: measured (re-scored stored outputs), else a published proxy from
-    the catalog, else — only when ``assume`` is given — that value, labelled "assumed"."""
+def related_evidence(results, workload) -> dict[str, list[QualityEstimate]]:
+    """Imported lm-eval results as indicative evidence, per served model: "related" on lm-eval's
+    own task and metric — also when the task is this workload's, because lm-eval's metric and
+    prompt are not the workload's scorer (run ``workbench evaluate`` for a verified score)."""
+    out: dict[str, list[QualityEstimate]] = {}
+    for ev in quality_evidence(results, workload.name):
+        shot = f" {ev['n_shot']}-shot" if ev.get("n_shot") is not None else ""
+        half = 1.96 * ev["stderr"] if ev.get("stderr") is not None else None
+        out.setdefault(ev["model"], []).append(QualityEstimate(
+            value=ev["value"], ci_low=None if half is None else ev["value"] - half,
+            ci_high=None if half is None else ev["value"] + half, provenance=Evidence.RELATED.value,
+            source=f"{ev['label']} (run {ev['run_id']})", metric=f"lm-eval {ev['task']}{shot} {ev['metric']}",
+            n_items=ev.get("n_samples"), scale="0-1", benchmark=f"lm-eval:{ev['task']}:{ev['metric']}"))
+    return out
+
+
+def quality_estimates(workload, built: Options, *, results=None, catalog=None, assume: float | None = None,
+                      related: dict | None = None) -> dict[str, QualityEstimate]:
+    """Quality evidence per option (:class:`Evidence`): measured on this workload (re-scored
+    stored outputs), else — only when ``assume`` is given — that value in the workload's metric,
+    labelled "assumed", else the strongest indicative evidence: measured on a related task
+    (``related``: model name → [QualityEstimate with provenance "related"], e.g. imported
+    lm-eval results) before published benchmark scores from the catalog. Indicative evidence
+    found besides rides along in ``indicative``; none of it is ever put on the workload's metric."""
 
     catalog = catalog or load_catalog()
     out = {}
     for name, src in built.sources.items():
-        q = measured_quality(results, workload, targets=src["targets"], models=src["models"]) or \
-            published_proxy(src["proxy"], workload.task, catalog.quality, workload.primary_metric)
+        indicative = [e for m in dict.fromkeys([*src["models"], src["proxy"]]) for e in (related or {}).get(m, ())]
+        indicative += published_evidence(src["proxy"], workload.task, catalog.quality)
+        q = measured_quality(results, workload, targets=src["targets"], models=src["models"])
         if q is None and assume is not None:
-            q = QualityEstimate(value=float(assume), provenance="assumed", metric=workload.primary_metric,
-                                source="no measurement or published score; value set by the report's `assume_quality`")
+            q = QualityEstimate(value=float(assume), provenance=Evidence.ASSUMED.value, metric=workload.primary_metric,
+                                source="not measured on this workload; value set by the report's `assume_quality`")
+        if q is None and indicative:
+            q = indicative[0]
         if q is not None:
-            out[name] = q
+            out[name] = replace(q, indicative=tuple(e for e in indicative if e is not q))
     return out

@@ -6,8 +6,10 @@ the **decision** per workload. The report (``notebooks/decide.ipynb``) and the d
     results  = store.load(paths)                      measured runs (evidence statuses only count)
     fits     = calibrate.calibration_fits(results)    the roofline calibrated on the GPU sweeps
     built    = options.build_options_detailed(...)    APIs, measured and projected self-hosted options
-    quality  = options.quality_estimates(...)         measured, else published proxy, else assumed
-    decision = decide.decide(workload, options, ...)  gates, cost at volume, flips, routed mix
+    quality  = options.quality_estimates(...)         evidence: measured, assumed, related, published
+    decision = decide.decide(workload, options, ...)  gates (measured evidence only), cost, flips, candidates
+    next     = candidates.measure_next(...)           what to measure next, with the exact commands
+    robust   = robustness.robustness_many(...)        how likely each verified choice stays cheapest
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Any
 
 from ..cost.cost import requests_per_month
 from ..inputs.catalog import load_catalog
+from ..inputs.targets import load_targets
 from ..inputs.workloads import list_workloads, load_workload
 from ..project import calibrate
 from ..results import store
-from . import decision, options
+from . import candidates, decision, options, robustness
 from .parameters import validate
 
 
@@ -57,8 +60,15 @@ def price_workload(workload, inputs: Inputs) -> tuple[options.Options, dict]:
                                            pricing=inputs.pricing, apis=inputs.apis, fits=inputs.fits,
                                            candidates=inputs.candidates)
     quality = options.quality_estimates(workload, built, results=inputs.results, catalog=inputs.catalog,
-                                        assume=inputs.assume_quality)
+                                        assume=inputs.assume_quality,
+                                        related=options.related_evidence(inputs.results, workload))
     return built, quality
+
+
+def next_measurements(d, built: options.Options, catalog):
+    """What to measure next for decision ``d``: its candidates ranked, each with its command
+    (:func:`workbench.decide.candidates.measure_next`, targets from targets.yaml)."""
+    return candidates.measure_next(d.candidates, built.sources, d.workload, targets=load_targets(), catalog=catalog)
 
 
 def workload_names(workloads="all") -> list[str]:
@@ -130,6 +140,10 @@ def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fracti
             skipped.append(f"{name}: no option to price ({'; '.join(b.notes) or 'no API of its mode selected'})")
             continue
         volume = requests_per_month(w.daily_volume) * float(volume_scale)
-        decisions.append(decision.decide(w, b.options, volume=volume, quality=q, route_fraction=route_fraction))
+        d = decision.decide(w, b.options, volume=volume, quality=q, route_fraction=route_fraction)
+        d.measure_next = next_measurements(d, b, inputs.catalog)
+        decisions.append(d)
         built[name], quality[name] = b, q
+    for d, r in zip(decisions, robustness.robustness_many([(d, built[d.workload].options) for d in decisions])):
+        d.robustness = r
     return DecisionSet(decisions, built, quality, inputs.results, inputs.calibration, skipped, inputs.fits)

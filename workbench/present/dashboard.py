@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from ..decide.parameters import validate
+from ..decide.robustness import Ranges, robustness
 from ..errors import DashboardError, WorkbenchError
 from ..results.schema import METRICS
 from .dashboard_render import curve_arrays, esc, placement_html, provenance_html, summary_html
@@ -41,6 +42,8 @@ from .whatif import (
 )
 
 PRICINGS = ("on-demand", "spot", "reserved")
+DASHBOARD_RANGES = Ranges(draws=2_000)
+"""Robustness on each update: fewer draws than the report (±1 percentage point at 2,000), to stay live."""
 
 
 # ----------------------------------------------------------------------------- the widget tree
@@ -66,6 +69,7 @@ class Dashboard:
 
         self.data, self.volumes = data, volume_grid()
         self.decision, self.last_update_ms, self._quiet, self._full = None, None, False, None
+        self.robustness = None  # of the verified choice, on each update (DASHBOARD_RANGES)
         self._drawn_curves, self._sent = None, []
         self._usd_per_hour: dict = {}
         self._api_usd_per_mtok: dict = {}
@@ -295,7 +299,8 @@ class Dashboard:
         self.decision = decision
         self.status.value = ""
         self._redraw(decision, scenario)
-        self.summary.value = summary_html(decision, scenario)
+        self.robustness = robustness(decision, options, DASHBOARD_RANGES)
+        self.summary.value = summary_html(decision, scenario, self.robustness)
         self.placement.value = placement_html(decision)
         self.provenance.value = provenance_html(
             workload, scenario, options, self.data.token_profiles.get(scenario.workload),

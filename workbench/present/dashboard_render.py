@@ -56,17 +56,26 @@ def _num(x, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if isinstance(x, float) else esc(x)
 
 
-def summary_html(decision, scenario: Scenario) -> str:
-    """One line: what to run at the expected volume, and what it saves."""
+def summary_html(decision, scenario: Scenario, robust=None) -> str:
+    """One line: what to run at the expected volume (the verified choice, else the cheapest
+    feasible on an assumption, labelled), what it saves, and how likely it stays the cheapest
+    (``robust``: a :class:`workbench.decide.robustness.Robustness`)."""
     v = fmt_volume(scenario.volume_requests_per_month)
     if decision.choice is None:
-        return f"<p class='wb-summary'>At <b>{v}</b> requests/month no option is feasible.</p>"
+        return (f"<p class='wb-summary'>At <b>{v}</b> requests/month no option is verified: "
+                f"nothing measured on this workload meets every gate.</p>")
+    chosen = decision.verified_choice or decision.choice
+    label = "verified" if decision.verified_choice else "assumed, not verified"
     saves = ""
     if decision.runner_up is not None and decision.savings_usd_per_month is not None:
         saves = (f"; saves <b>{fmt_usd(decision.savings_usd_per_month)}</b>/month "
                  f"vs {esc(decision.runner_up)}")
+    stays = ""
+    if robust is not None and robust.probability is not None:
+        stays = (f" <span class='wb-robust'>It stays the cheapest verified option in "
+                 f"<b>{robust.probability:.0%}</b> of {robust.ranges.draws:,} draws ({esc(robust.ranges.describe())}).</span>")
     return (f"<p class='wb-summary'>At <b>{v}</b> requests/month run on "
-            f"<b class='wb-choice'>{esc(decision.choice)}</b>{saves}.</p>")
+            f"<b class='wb-choice'>{esc(chosen)}</b> ({label}){saves}.{stays}</p>")
 
 
 def placement_html(decision) -> str:

@@ -3,9 +3,11 @@ plotly ``go.Figure``. No I/O; axis titles come from :data:`workbench.results.sch
 trace's name says its provenance (measured / projected / published / assumed).
 
 - :func:`cost_curves` — monthly cost vs volume per option (log x, log y, drawn as steps so
-  replica steps show), break-even markers at the flip volumes, the expected volume marked;
-- :func:`quality_vs_cost` — quality (with CI) vs monthly cost at the expected volume, the
-  quality floor and the Pareto frontier;
+  replica steps show), break-even markers at the flip volumes, the expected volume marked, the
+  infeasible options under one legend entry;
+- :func:`quality_vs_cost` — measured quality (with CI) vs monthly cost at the expected volume,
+  the quality floor and the Pareto frontier; indicative evidence (published, related-task) in
+  its own panel on its own scale;
 - :func:`latency_vs_throughput` — p50/p90 latency vs throughput per target, one point per load
   step;
 - :func:`telemetry_over_time` — memory and power (or RSS and CPU%) over a run.
@@ -13,6 +15,7 @@ trace's name says its provenance (measured / projected / published / assumed).
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from ..results.schema import METRICS
@@ -33,15 +36,23 @@ def _kind_of(provenance: str) -> str:
     return min(hits)[1] if hits else "assumed"
 
 
+INFEASIBLE = "infeasible options"
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0}
+"""Legends under the plot, so long option names do not squeeze it."""
+
+
 def cost_curves(decision, *, show_infeasible: bool = True):
     """Monthly cost (USD/month) vs volume (requests/month), one step line per option.
 
-    Feasible options are solid/dashed by provenance; infeasible ones grey and dotted, their
-    legend entry says why. Markers sit on the flip volumes (where the cheapest feasible option
-    changes); a vertical line marks the expected volume."""
+    Feasible options are solid/dashed by provenance; the options to measure next
+    (``decision.measure_next``) dotted in colour; every other infeasible option grey and dotted
+    under one legend entry (:data:`INFEASIBLE`; the hover says why). Markers sit on the flip
+    volumes (where the cheapest feasible option changes); a vertical line marks the expected volume."""
     go = _go()
     fig = go.Figure()
     table = decision.table.set_index("option")
+    nxt = _next_options(decision)
+    first_grey = True
     for option, c in decision.curves.groupby("option", sort=False):
         if option not in table.index:
             continue
@@ -50,17 +61,20 @@ def cost_curves(decision, *, show_infeasible: bool = True):
             continue
         c = c.sort_values("requests_per_month")
         prov = str(c.provenance.iloc[0])
-        name = f"{option} [{_kind_of(prov)}]" + ("" if row.feasible else " — infeasible")
-        line = {"shape": "hv", "dash": _DASH[_kind_of(prov)]}
-        if not row.feasible:
+        line, name, group, legend = {"shape": "hv", "dash": _DASH[_kind_of(prov)]}, f"{option} [{_kind_of(prov)}]", option, True
+        if not row.feasible and option in nxt:
+            name, line["dash"] = f"{option} [{_kind_of(prov)}] — measure next", "dot"
+        elif not row.feasible:
             line.update(color="lightgrey", dash="dot")
+            name, group, legend, first_grey = INFEASIBLE, INFEASIBLE, first_grey, False
         fig.add_trace(go.Scatter(
             x=c.requests_per_month.tolist(), y=c.usd_per_month.tolist(), mode="lines", name=name,
-            line=line, legendgroup=option, meta={"option": option, "feasible": bool(row.feasible),
-                                                 "provenance": prov},
+            line=line, legendgroup=group, showlegend=legend,
+            meta={"option": option, "feasible": bool(row.feasible), "provenance": prov},
             customdata=c["replicas"].tolist() if "replicas" in c else None,
             hovertemplate=f"{option}<br>%{{x:,.0f}} req/month<br>$%{{y:,.0f}}/month"
-                          + ("<br>replicas %{customdata}" if "replicas" in c else "") + f"<br>{prov}<extra></extra>",
+                          + ("<br>replicas %{customdata}" if "replicas" in c else "")
+                          + f"<br>{prov}<br>{row.reason}<extra></extra>",
         ))
     if decision.flips:
         xs, ys, texts = [], [], []
@@ -76,10 +90,15 @@ def cost_curves(decision, *, show_infeasible: bool = True):
                   annotation_text=f"expected {decision.volume:,.0f}/month", annotation_position="top left")
     fig.update_layout(title=f"{decision.workload}: monthly cost vs volume", legend_title="option [provenance]",
                       xaxis_title=METRICS["requests_per_month"].title, yaxis_title=METRICS["usd_per_month"].title,
-                      template="plotly_white")
+                      template="plotly_white", legend=LEGEND_BELOW, height=600)
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     return fig
+
+
+def _next_options(decision) -> list[str]:
+    m = getattr(decision, "measure_next", None)
+    return [] if m is None or not len(m) else [o for o in m.option if o is not None]
 
 
 def pareto_front(costs: Sequence[float], qualities: Sequence[float]) -> list[int]:
@@ -95,40 +114,90 @@ def pareto_front(costs: Sequence[float], qualities: Sequence[float]) -> list[int
 
 
 def quality_vs_cost(decision):
-    """Quality (the workload's primary metric, with its CI as error bars) vs monthly cost at the
-    expected volume; one marker per option, symbol by quality provenance; the floor as a
-    horizontal line; the Pareto frontier as a line."""
+    """Quality vs monthly cost at the expected volume, measured and indicative evidence apart.
+
+    Top panel: the workload's primary metric where it is measured on this workload (or assumed
+    by the user), with its CI as error bars, the floor and the Pareto frontier. Bottom panel:
+    indicative evidence on its own axis — each option's published or related-task score on its
+    own scale, one trace per benchmark (teal: a candidate; grey: excluded by privacy or
+    latency) — never on the metric's axis. Labels: only the verified
+    choice and the options to measure next are named on the plot (staggered, so they do not
+    overlap); every marker names its option on hover."""
+    from plotly.subplots import make_subplots
+
     go = _go()
     t = decision.table.reset_index(drop=True)
-    t = t[t.quality.notna()].reset_index(drop=True)
-    fig = go.Figure()
-    symbols = {"measured": "circle", "published": "square", "assumed": "diamond-open", "projected": "triangle-up"}
-    for prov, g in t.groupby(t.quality_provenance.map(_kind_of), sort=False):
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.55, 0.45],
+                        subplot_titles=(f"measured on this workload: {decision.metric}",
+                                        "indicative only: published / related-task scores, each on its own scale"))
+    measured = t[pd_notna(t.quality)].reset_index(drop=True)
+    symbols = {"measured": "circle", "assumed": "diamond-open"}
+    for level, g in measured.groupby("evidence", sort=False):
         hi = (g.quality_ci_high - g.quality).clip(lower=0).fillna(0).tolist()
         lo = (g.quality - g.quality_ci_low).clip(lower=0).fillna(0).tolist()
         fig.add_trace(go.Scatter(
-            x=g.usd_per_month.tolist(), y=g.quality.tolist(), mode="markers+text", name=f"quality {prov}",
-            text=g.option.tolist(), textposition="top center",
-            marker={"symbol": symbols.get(prov, "circle"), "size": 11,
-                    "color": ["seagreen" if f else "firebrick" for f in g.feasible]},
+            x=g.usd_per_month.tolist(), y=g.quality.tolist(), mode="markers", name=f"quality {level}",
+            text=g.option.tolist(), marker={"symbol": symbols.get(level, "circle"), "size": 11,
+                                           "color": ["seagreen" if f else "firebrick" for f in g.feasible]},
             error_y={"type": "data", "array": hi, "arrayminus": lo, "symmetric": False, "visible": True},
-            customdata=g.quality_provenance.tolist(),
+            customdata=g.quality_provenance.tolist(), meta={"evidence": level},
             hovertemplate="%{text}<br>$%{x:,.0f}/month<br>quality %{y:.3f}<br>%{customdata}<extra></extra>",
-        ))
-    front = pareto_front(t.usd_per_month.tolist(), t.quality.tolist())
+        ), row=1, col=1)
+    front = pareto_front(measured.usd_per_month.tolist(), measured.quality.tolist())
     if front:
-        f = t.iloc[front]
+        f = measured.iloc[front]
         fig.add_trace(go.Scatter(x=f.usd_per_month.tolist(), y=f.quality.tolist(), mode="lines",
                                  name="Pareto frontier", line={"color": "grey", "dash": "dot"},
-                                 meta={"pareto": f.option.tolist()}))
+                                 meta={"pareto": f.option.tolist()}), row=1, col=1)
     if decision.floor is not None:
-        fig.add_hline(y=decision.floor, line_dash="dash", line_color="firebrick",
+        fig.add_hline(y=decision.floor, line_dash="dash", line_color="firebrick", row=1, col=1,
                       annotation_text=f"floor {decision.metric} ≥ {decision.floor:g}")
+    ind = t[pd_notna(t.indicative_score)] if "indicative_score" in t else t.iloc[:0]
+    cands = set() if getattr(decision, "candidates", None) is None else set(decision.candidates.option)
+    for bench, g in ind.groupby("indicative_benchmark", sort=True):
+        fig.add_trace(go.Scatter(
+            x=g.usd_per_month.tolist(), y=g.indicative_score.astype(float).tolist(), mode="markers",
+            name=f"{bench} [{g.evidence.iloc[0]}, indicative]", text=g.option.tolist(),
+            marker={"symbol": "square-open", "size": 10,
+                    "color": ["teal" if o in cands else "darkgrey" for o in g.option]},
+            customdata=g.indicative.tolist(),
+            meta={"indicative": bench},
+            hovertemplate="%{text}<br>$%{x:,.0f}/month<br>%{customdata}<extra></extra>"), row=2, col=1)
+    _label_points(fig, t, [decision.verified_choice], row=1, measured=True)
+    _label_points(fig, t, _next_options(decision), row=2, measured=False)
     fig.update_layout(title=f"{decision.workload}: quality vs cost at {decision.volume:,.0f} requests/month",
-                      xaxis_title=METRICS["usd_per_month"].title, yaxis_title=f"{decision.metric} (quality)",
-                      template="plotly_white")
+                      template="plotly_white", height=700, legend=LEGEND_BELOW)
     fig.update_xaxes(type="log")
+    fig.update_xaxes(title_text=METRICS["usd_per_month"].title, row=2, col=1)
+    fig.update_yaxes(title_text=f"{decision.metric} (measured)", row=1, col=1)
+    fig.update_yaxes(title_text="score (own scale)", row=2, col=1)
     return fig
+
+
+def pd_notna(series):
+    return series.map(lambda v: v is not None and v == v)
+
+
+LABEL_OFFSETS = ((40, -40), (-40, -70), (60, 45), (-60, 60), (0, -95))
+"""Staggered (ax, ay) pixel offsets of point labels, so that labels on nearby points do not overlap."""
+
+
+def _label_points(fig, table, options, *, row: int, measured: bool) -> None:
+    """Name ``options`` on the plot with arrows at staggered offsets (:data:`LABEL_OFFSETS`)."""
+    rows = table.set_index("option")
+    col = "quality" if measured else "indicative_score"
+    for i, option in enumerate(o for o in options if o is not None and o in rows.index):
+        r = rows.loc[option]
+        if isinstance(r, type(rows)) or not (r[col] is not None and r[col] == r[col]):
+            continue
+        ax, ay = LABEL_OFFSETS[i % len(LABEL_OFFSETS)]
+        fig.add_annotation(x=math.log10(r.usd_per_month), y=float(r[col]), text=_short(option), showarrow=True,
+                           arrowhead=2, ax=ax, ay=ay, font={"size": 11}, bgcolor="rgba(255,255,255,0.8)",
+                           row=row, col=1)
+
+
+def _short(option: str, width: int = 40) -> str:
+    return option if len(option) <= width else option[:width - 1] + "…"
 
 
 def latency_vs_throughput(summary, *, latency: str = "ttft_ms", throughput: str = "output_tokens_per_s",
@@ -184,6 +253,10 @@ def telemetry_over_time(samples, metrics: Sequence[str] | None = None):
     return fig
 
 
+def _usd(x) -> str:
+    return "—" if x is None or x != x else f"${x:,.0f}"
+
+
 def portfolio_bars(portfolio):
     """Monthly cost (USD/month) per workload under three strategies: the chosen placements,
     everything on one frontier API, everything self-hosted (``decide.portfolio`` output; the
@@ -201,8 +274,8 @@ def portfolio_bars(portfolio):
     title = "Portfolio: monthly cost by strategy"
     if len(tot):
         t = tot.iloc[0]
-        title += (f" — totals: chosen ${t.chosen_usd_per_month:,.0f}, {api} ${t.frontier_api_usd_per_month:,.0f},"
-                  f" self-hosted ${t.self_hosted_usd_per_month:,.0f}")
+        title += (f" — totals: chosen {_usd(t.chosen_usd_per_month)}, {api} {_usd(t.frontier_api_usd_per_month)},"
+                  f" self-hosted {_usd(t.self_hosted_usd_per_month)}")
     fig.update_layout(title=title, barmode="group", yaxis_title=METRICS["usd_per_month"].title,
                       xaxis_title="workload", template="plotly_white")
     fig.update_yaxes(type="log")

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..cost import cost
 from ..decide import decision, pipeline
+from ..decide.candidates import candidates as find_candidates
 from ..errors import DashboardError
 from ..inputs.workloads import load_workload
 
@@ -204,12 +205,13 @@ def scenario_inputs(data: DashboardData, scenario: Scenario) -> tuple:
 def evaluate(data: DashboardData, scenario: Scenario, volumes: np.ndarray | None = None,
              inputs: tuple | None = None):
     """The decision for a scenario: :func:`workbench.decide.decision.decide` (the report's function)
-    over the overridden options at the expected volume and over ``volumes`` (requests/month)."""
+    over the overridden options at the expected volume and over ``volumes`` (requests/month);
+    without candidates (the dashboard shows the choice and its robustness, not what to measure)."""
 
     workload, options, quality = inputs or scenario_inputs(data, scenario)
     return decision.decide(workload, options, volume=scenario.volume_requests_per_month,
                          volumes=volume_grid() if volumes is None else volumes,
-                         quality=quality, route_fraction=scenario.route_fraction)
+                         quality=quality, route_fraction=scenario.route_fraction, with_candidates=False)
 
 
 def at_volume(decision, options: list, volume: float):
@@ -252,8 +254,12 @@ def at_volume(decision, options: list, volume: float):
     choice = feas["option"].iloc[0] if len(feas) else None
     runner = feas["option"].iloc[1] if len(feas) > 1 else None
     savings = float(feas["usd_per_month"].iloc[1] - feas["usd_per_month"].iloc[0]) if runner else None
+    verified = feas[feas["evidence"] == "measured"]["option"] if "evidence" in feas else feas["option"].iloc[:0]
+    verified_choice = verified.iloc[0] if len(verified) else None
     return dataclasses.replace(decision, volume=float(volume), table=table, choice=choice,
-                               runner_up=runner, savings_usd_per_month=savings)
+                               runner_up=runner, savings_usd_per_month=savings, verified_choice=verified_choice,
+                               candidates=None if decision.candidates is None else
+                               find_candidates(table, verified_choice, decision.floors))
 
 
 def _routed_at(table, options: list, usd: dict, route: tuple, volume: float):
