@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from workbench.cli import main
+from workbench.cost import cost
 from workbench.results import importers, store
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -190,8 +192,6 @@ def test_lm_eval_results_are_quality_evidence_labelled_and_levelled(tmp_path):
 
 
 def test_imported_runs_are_priced_beside_our_own_and_labelled_imported(tmp_path):
-    from dataclasses import replace
-
     from workbench.decide.decision import decide
     from workbench.decide.options import build_options_detailed
     from workbench.inputs.workloads import load_workload
@@ -247,3 +247,30 @@ def test_a_failure_while_writing_leaves_no_run_behind(tmp_path, monkeypatch):
     # the first file's run is whole and in place; the second file left nothing, staged or not
     assert len(store.find_run_dirs(tmp_path)) == 1
     assert list((tmp_path / importers.STAGING).iterdir()) == []
+
+
+def test_lm_eval_results_are_related_evidence_in_the_decision_never_the_workload_metric(tmp_path):
+    """An imported lm-eval score on the workload's own items (exact_match 0.229) reaches the
+    decision as RELATED evidence on lm-eval's metric: the served model's option is indicative,
+    not feasible, whatever the floor, and its quality column stays off the workload's axis."""
+    from workbench.decide import options
+    from workbench.decide.decision import decide
+    from workbench.inputs.workloads import load_workload
+
+    f = json.loads(LM_EVAL.read_text())
+    importers.import_files([LM_EVAL], root=tmp_path, target="local-vllm")
+    res = store.load([tmp_path])
+    w = load_workload("ticket-classification")
+    (ev,) = options.related_evidence(res, w)["SmolLM2-135M-Instruct"]
+    score = f["results"]["ticket-classification"]["exact_match,label"]
+    half = 1.96 * f["results"]["ticket-classification"]["exact_match_stderr,label"]
+    assert (ev.provenance, ev.value, ev.metric) == ("related", score, "lm-eval ticket-classification 3-shot exact_match")
+    assert (ev.ci_low, ev.ci_high) == pytest.approx((score - half, score + half))
+    opt = cost.Option(name="SmolLM2 on local-cpu", kind="self-hosted", capacity_rps=100.0, usd_per_hour=0.01)
+    built = options.Options([opt], {opt.name: {"targets": [], "models": ["SmolLM2-135M-Instruct"], "proxy": ""}}, [], {})
+    q = options.quality_estimates(replace(w, quality_floor={w.primary_metric: 0.0}), built, results=res,
+                                  related=options.related_evidence(res, w))
+    assert q[opt.name].provenance == "related"
+    d = decide(replace(w, quality_floor={w.primary_metric: 0.0}, slo={}), [opt], quality=q)
+    row = d.table.set_index("option").loc[opt.name]
+    assert not row.feasible and d.verified_choice is None and row.evidence == "related"
