@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.cost import cost
-from workbench.decide.options import QualityEstimate
+from workbench.decide.quality import QualityEstimate
 from workbench.inputs.catalog import load_catalog
 from workbench.inputs.workloads import Workload
 from workbench.paths import REPO_DIR

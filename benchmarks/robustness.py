@@ -22,7 +22,7 @@ import numpy as np
 
 from workbench.cost.cost import Option
 from workbench.decide import decision
-from workbench.decide.options import QualityEstimate
+from workbench.decide.quality import QualityEstimate
 from workbench.decide.robustness import Ranges, robustness_many
 
 WORKLOADS, OPTIONS = 6, 40

@@ -10,7 +10,7 @@ import pytest
 from workbench.cost import cost
 from workbench.cost.cost import Option
 from workbench.decide import candidates, decision
-from workbench.decide.options import QualityEstimate as Q
+from workbench.decide.quality import QualityEstimate as Q
 
 MONTH_S = 730 * 3600  # 2,628,000 s
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.cost import cost
-from workbench.decide import options
+from workbench.decide import options, quality
 from workbench.project.aic import AICell
 
 
@@ -22,15 +22,15 @@ def test_published_evidence_keeps_its_own_name_and_scale():
                       "benchmark": ["mmlu", "mmlu", "mmlu", "ifeval", "mteb"], "score": [82.0, 88.7, 68.4, 77.0, 62.3],
                       "protocol": ["MMLU 0-shot", "MMLU 0-shot", "MMLU 5-shot", "IFEval strict", "MTEB avg"],
                       "as_of": ["2025-07-01"] * 5, "source": ["s"] * 5, "verified": [True, True, False, True, True]})
-    assert options.published_evidence("gpt-4o", "classification", q)[0].value == pytest.approx(88.7)
-    assert options.published_evidence("gpt-4o-mini", "routing", q)[0].value == pytest.approx(82.0)
-    mmlu, ifeval = options.published_evidence("groq/llama3-8b-8192", "summarization", q)
+    assert quality.published_evidence("gpt-4o", "classification", q)[0].value == pytest.approx(88.7)
+    assert quality.published_evidence("gpt-4o-mini", "routing", q)[0].value == pytest.approx(82.0)
+    mmlu, ifeval = quality.published_evidence("groq/llama3-8b-8192", "summarization", q)
     assert (mmlu.value, mmlu.scale, mmlu.benchmark, mmlu.provenance) == (68.4, "of 100", "mmlu", "published")
     assert "unverified" in mmlu.source and mmlu.score == "MMLU 5-shot 68.4 (of 100)"
     assert not mmlu.in_workload_metric and ifeval.metric == "IFEval strict"
-    assert options.published_evidence("text-embedding-3-small", "retrieval", q)[0].benchmark == "mteb"
-    assert options.published_evidence("text-embedding-3-small", "classification", q) == []
-    assert options.published_evidence("gpt-4o", "retrieval", q) == []
+    assert quality.published_evidence("text-embedding-3-small", "retrieval", q)[0].benchmark == "mteb"
+    assert quality.published_evidence("text-embedding-3-small", "classification", q) == []
+    assert quality.published_evidence("gpt-4o", "retrieval", q) == []
 
 
 def _sweep_run(root, target: str, deployment: dict | None, hardware: str = "AMD EPYC 7B13"):
@@ -144,7 +144,7 @@ def test_measured_quality_comes_only_from_runs_that_are_evidence(tmp_path, statu
             run.append("items", {"workload": wl.name, "item_id": it["id"], "output": it["reference"],
                                  "parsed_ok": True, "scores": {}, "error": ""})
         run.finish(status)
-    q = options.measured_quality(load([tmp_path]), wl, targets=["t"])
+    q = quality.measured_quality(load([tmp_path]), wl, targets=["t"])
     assert (q is not None) == counts
     if counts:
         assert q.value == 1.0 and q.n_items == 20 and q.provenance == "measured"
@@ -189,9 +189,9 @@ def test_a_catalog_mmlu_proxy_on_a_rouge_workload_is_a_candidate_never_feasible(
     s = Option(name="S", kind="self-hosted", capacity_rps=5.0, usd_per_hour=2.0)
     built = options.Options([llama, s], {llama.name: {"targets": [], "models": ["Llama-3-8B", "Llama-3-8B-Instruct"],
                                                       "proxy": "Llama-3-8B-Instruct"}}, [], {})
-    q = options.quality_estimates(w, built)
+    q = quality.quality_estimates(w, built)
     assert q[llama.name].provenance == "published" and q[llama.name].metric.startswith("MMLU")
-    q["S"] = options.QualityEstimate(0.45, 0.41, 0.49, "measured", "run s", "rougeL")
+    q["S"] = quality.QualityEstimate(0.45, 0.41, 0.49, "measured", "run s", "rougeL")
     d = decision.decide(w, [llama, s], quality=q)
     row = d.table.set_index("option").loc[llama.name]
     assert not row.feasible and row.quality != row.quality  # NaN: nothing on the ROUGE-L axis

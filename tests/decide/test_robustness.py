@@ -9,7 +9,7 @@ import pytest
 
 from workbench.cost.cost import Option
 from workbench.decide import decision
-from workbench.decide.options import QualityEstimate as Q
+from workbench.decide.quality import QualityEstimate as Q
 from workbench.decide.robustness import Ranges, robustness, robustness_many
 
 W = SimpleNamespace(name="w", primary_metric="accuracy", quality_floor={"accuracy": 0.8},

@@ -188,7 +188,7 @@ def test_retrieval_without_embeddings_fails_clearly(results_root):
 def test_decide_leaves_out_a_degraded_quality_run_and_says_so(results_root):
     """Half the items errored: the run is degraded, so the decision neither scores it nor uses it
     as measured quality; its notes name the run and why. A clean run of the same target counts."""
-    from workbench.decide.options import measured_quality
+    from workbench.decide.quality import measured_quality
     from workbench.decide.pipeline import decide_workloads
 
     wl = load_workload("meeting-structured")

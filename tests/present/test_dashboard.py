@@ -17,7 +17,7 @@ import pytest
 
 from workbench import errors
 from workbench.cost import cost
-from workbench.decide.options import QualityEstimate
+from workbench.decide.quality import QualityEstimate
 from workbench.inputs.workloads import Workload
 from workbench.present import dashboard, dashboard_render, dashboard_serve, whatif
 

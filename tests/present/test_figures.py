@@ -9,7 +9,7 @@ import pytest
 
 from workbench.cost.cost import Option
 from workbench.decide.decision import decide, portfolio
-from workbench.decide.options import QualityEstimate as Q
+from workbench.decide.quality import QualityEstimate as Q
 from workbench.present import figures
 from workbench.results.schema import METRICS
 

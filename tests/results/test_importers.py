@@ -253,7 +253,7 @@ def test_lm_eval_results_are_related_evidence_in_the_decision_never_the_workload
     """An imported lm-eval score on the workload's own items (exact_match 0.229) reaches the
     decision as RELATED evidence on lm-eval's metric: the served model's option is indicative,
     not feasible, whatever the floor, and its quality column stays off the workload's axis."""
-    from workbench.decide import options
+    from workbench.decide import options, quality
     from workbench.decide.decision import decide
     from workbench.inputs.workloads import load_workload
 
@@ -261,15 +261,15 @@ def test_lm_eval_results_are_related_evidence_in_the_decision_never_the_workload
     importers.import_files([LM_EVAL], root=tmp_path, target="local-vllm")
     res = store.load([tmp_path])
     w = load_workload("ticket-classification")
-    (ev,) = options.related_evidence(res, w)["SmolLM2-135M-Instruct"]
+    (ev,) = quality.related_evidence(res, w)["SmolLM2-135M-Instruct"]
     score = f["results"]["ticket-classification"]["exact_match,label"]
     half = 1.96 * f["results"]["ticket-classification"]["exact_match_stderr,label"]
     assert (ev.provenance, ev.value, ev.metric) == ("related", score, "lm-eval ticket-classification 3-shot exact_match")
     assert (ev.ci_low, ev.ci_high) == pytest.approx((score - half, score + half))
     opt = cost.Option(name="SmolLM2 on local-cpu", kind="self-hosted", capacity_rps=100.0, usd_per_hour=0.01)
     built = options.Options([opt], {opt.name: {"targets": [], "models": ["SmolLM2-135M-Instruct"], "proxy": ""}}, [], {})
-    q = options.quality_estimates(replace(w, quality_floor={w.primary_metric: 0.0}), built, results=res,
-                                  related=options.related_evidence(res, w))
+    q = quality.quality_estimates(replace(w, quality_floor={w.primary_metric: 0.0}), built, results=res,
+                                  related=quality.related_evidence(res, w))
     assert q[opt.name].provenance == "related"
     d = decide(replace(w, quality_floor={w.primary_metric: 0.0}, slo={}), [opt], quality=q)
     row = d.table.set_index("option").loc[opt.name]

@@ -2,7 +2,7 @@
 privacy rule — and the volumes at which that answer flips.
 
 Pipeline (run by :mod:`workbench.decide.pipeline`): options (:func:`workbench.decide.options.build_options`, pricing from
-:mod:`workbench.cost.cost`) → quality per option (:func:`workbench.decide.options.quality_estimates`:
+:mod:`workbench.cost.cost`) → quality per option (:func:`workbench.decide.quality.quality_estimates`:
 measured items, else a published proxy from the catalog, else assumed — always labelled) →
 :func:`decide` (gates, cost at the expected volume, runner-up, savings, win ranges over volume,
 an optional routed mix) → :func:`portfolio` over all workloads.
@@ -32,7 +32,7 @@ from ..cost import breakeven, cost
 from ..errors import WorkbenchError
 from .candidates import candidates as find_candidates
 from .candidates import indicative_rank
-from .options import QualityEstimate
+from .quality import QualityEstimate
 
 
 class DecisionError(WorkbenchError, ValueError):
@@ -211,7 +211,7 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
            latency: Mapping[str, tuple[bool, str]] | None = None, with_candidates: bool = True) -> Decision:
     """Gate every option, price it at ``volume`` (default: the workload's daily volume × 730/24)
     and over ``volumes``, choose the cheapest feasible one. ``quality``: option name →
-    QualityEstimate (see :func:`workbench.decide.options.quality_estimates`); ``latency``: option name → (ok, note) for
+    QualityEstimate (see :func:`workbench.decide.quality.quality_estimates`); ``latency``: option name → (ok, note) for
     options whose latency was measured (default: capacity at SLO > 0 for self-hosted, assumed
     ok for APIs); ``with_candidates=False`` leaves ``candidates`` None (the dashboard, which
     recomputes on every control change and shows none)."""

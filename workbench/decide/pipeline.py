@@ -6,7 +6,7 @@ the **decision** per workload. The report (``notebooks/decide.ipynb``) and the d
     results  = store.load(paths)                      measured runs (evidence statuses only count)
     fits     = calibrate.calibration_fits(results)    the roofline calibrated on the GPU sweeps
     built    = options.build_options_detailed(...)    APIs, measured and projected self-hosted options
-    quality  = options.quality_estimates(...)         evidence: measured, assumed, related, published
+    quality  = quality_estimates(...)                 evidence: measured, assumed, related, published
     decision = decide.decide(workload, options, ...)  gates (measured evidence only), cost, flips, candidates
     next     = candidates.measure_next(...)           what to measure next, with the exact commands
     robust   = robustness.robustness_many(...)        how likely each verified choice stays cheapest
@@ -25,6 +25,7 @@ from ..project import calibrate
 from ..results import store
 from . import candidates, decision, options, robustness
 from .parameters import validate
+from .quality import quality_estimates, related_evidence
 
 
 @dataclass
@@ -59,9 +60,8 @@ def price_workload(workload, inputs: Inputs) -> tuple[options.Options, dict]:
     built = options.build_options_detailed(workload, catalog=inputs.catalog, results=inputs.results,
                                            pricing=inputs.pricing, apis=inputs.apis, fits=inputs.fits,
                                            candidates=inputs.candidates)
-    quality = options.quality_estimates(workload, built, results=inputs.results, catalog=inputs.catalog,
-                                        assume=inputs.assume_quality,
-                                        related=options.related_evidence(inputs.results, workload))
+    quality = quality_estimates(workload, built, results=inputs.results, catalog=inputs.catalog,
+                                assume=inputs.assume_quality, related=related_evidence(inputs.results, workload))
     return built, quality
 
 

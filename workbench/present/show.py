@@ -165,7 +165,7 @@ def decision(d) -> None:
 
     floors = ", ".join(f"{m} ≥ {v:g}" for m, v in d.floors.items()) or "none"
     head = (f"**Verified choice: {d.verified_choice}** — {d.summary().split(': ', 1)[1]}" if d.verified_choice
-            else f"**Verified choice: none yet.** " + (f"Cheapest feasible on an assumption: {d.choice}." if d.choice else ""))
+            else "**Verified choice: none yet.** " + (f"Cheapest feasible on an assumption: {d.choice}." if d.choice else ""))
     if d.robustness is not None and d.robustness.probability is not None:
         head += f"  \nRobustness: {d.robustness.summary()}."
     display(Markdown(f"### {d.workload}\n\n{head}  \nFloors: {floors}; privacy: {d.privacy}; "

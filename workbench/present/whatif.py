@@ -37,7 +37,7 @@ class DashboardData:
     """What the dashboard computes over, loaded once.
 
     ``options`` maps a workload name to its priced options (``cost.Option``, built for the
-    workload's own SLO), ``quality`` to ``{option: options.QualityEstimate}``,
+    workload's own SLO), ``quality`` to ``{option: quality.QualityEstimate}``,
     ``token_profiles`` to ``{prompt_tokens_mean, output_tokens_mean, provenance}``.
     With ``inputs`` (a :class:`workbench.decide.pipeline.Inputs`: results, catalog, calibration fits,
     pricing, ...), a workload's entries are built on first use, and again once per distinct SLO
