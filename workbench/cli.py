@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("workbench.present.report", "execute the decision notebook into reports/ (HTML + notebook)"),
     "dashboard": ("workbench.present.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),
+    "campaign": ("workbench.measure.campaign_cli", "plan or run a campaign: a matrix of measurement cells (Ray optional)"),
     "results": ("workbench.results.query", "SQL (DuckDB) over the results store; write missing Parquet copies"),
 }
 

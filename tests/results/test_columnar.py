@@ -2,6 +2,7 @@
 to date, never trusted over the JSON Lines it was made from."""
 
 import json
+import math
 import shutil
 
 import pandas as pd
@@ -27,7 +28,7 @@ def _records(df):
     def plain(v):
         if isinstance(v, (list, tuple)) or hasattr(v, "tolist") and not isinstance(v, (int, float)):
             return list(v)
-        return None if v is None or v != v or v is pd.NA else v
+        return None if v is None or v is pd.NA or isinstance(v, float) and math.isnan(v) else v
     return [{k: plain(v) for k, v in r.items()} for r in df.to_dict("records")]
 
 

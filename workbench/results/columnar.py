@@ -81,7 +81,7 @@ def _normal(rows: list[dict], table: str) -> list[dict]:
         for k in ints:
             v = r.get(k)
             if isinstance(v, float):
-                r[k] = int(v) if v == v and v.is_integer() else None
+                r[k] = int(v) if v.is_integer() else None  # NaN and inf: missing
         out.append(r)
     return out
 
