@@ -44,12 +44,16 @@ def resources(cell: Cell) -> dict:
 
 def cell_task(cell: dict, campaign: str, shared_root: str | None) -> dict:
     """Runs on a Ray worker: one cell, into ``shared_root`` or a scratch store whose run files
-    are returned (as bytes, under ``files``)."""
+    are returned (as bytes, under ``files``). ``placed``: the node, GPUs and process it ran on."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    placed = {"node": ctx.get_node_id(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "pid": os.getpid()}
     if shared_root:
-        return run_cell(cell, shared_root, campaign)
+        return {**run_cell(cell, shared_root, campaign), "placed": placed}
     scratch = tempfile.mkdtemp(prefix="workbench-cell-")
     try:
-        out = run_cell(cell, scratch, campaign)
+        out = {**run_cell(cell, scratch, campaign), "placed": placed}
         if out.get("run_dir"):
             d = Path(out["run_dir"])
             out["files"] = {n: (d / n).read_bytes() for n in RUN_FILES if (d / n).is_file()}
