@@ -145,3 +145,15 @@ def test_campaign_commands_plan_and_run(tmp_path, fake, capsys):
     assert cli.main(["campaign", "plan", str(path), "--results-root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "2 cells, 0 to run" in out and out.count(" done ") == 2
+
+
+def test_the_bundled_campaign_is_both_engines_by_two_quantizations_by_two_profiles():
+    from workbench.paths import DATA_DIR
+
+    c = cp.load_campaign(DATA_DIR / "campaigns" / "embedded-default.yaml")
+    assert len(c.cells) == 8
+    assert sorted({(x.target.engine, x.target.deployment.quantization or x.target.deployment.dtype)
+                   for x in c.cells}) == [("llamacpp", "Q2_K"), ("llamacpp", "Q4_1"),
+                                          ("vllm", "none"), ("vllm", "none (dequantized from Q4_1)")]
+    assert sorted({x.target.deployment.dtype for x in c.cells if x.target.engine == "vllm"}) == ["bfloat16", "float32"]
+    assert {x.profile for x in c.cells} == {"serial", "pair"}

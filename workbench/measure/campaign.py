@@ -17,6 +17,7 @@ A campaign file::
         accelerator: CPU             # what a Ray cell asks for: CPU, or a GPU type (H100, L4, ...)
         count: 1                     # GPUs per cell
     workloads: [null]                # load-run content: null = synthetic prompts, or workload names
+    defaults: {output_tokens: 16}    # load options every profile starts from
     profiles:                        # load profiles: name -> load options (LoadConfig fields)
       short: {profile: "concurrency=1", requests_per_point: 4, output_tokens: 16}
     evaluations: [ticket-classification]   # quality cells: each target on each of these
