@@ -157,3 +157,14 @@ def test_the_bundled_campaign_is_both_engines_by_two_quantizations_by_two_profil
                                           ("vllm", "none"), ("vllm", "none (dequantized from Q4_1)")]
     assert sorted({x.target.deployment.dtype for x in c.cells if x.target.engine == "vllm"}) == ["bfloat16", "float32"]
     assert {x.profile for x in c.cells} == {"serial", "pair"}
+
+
+def test_quality_cells_run_the_evaluation_and_are_tagged(tmp_path, fake):
+    path = _campaign(tmp_path, "targets:\n" + _target("fake-a", fake.base_url)
+                     + "evaluations: [ticket-classification]\nevaluation: {limit: 3, concurrency: 2}\n")
+    root = tmp_path / "s"
+    table = cr.run_campaign(cp.load_campaign(path), root=root, progress=False)
+    assert list(table.what) == ["fake-a · eval ticket-classification"] and list(table.status) == ["completed"]
+    res = store.load(root)
+    assert list(res.runs.kind) == ["quality"] and res.runs.params.iloc[0]["campaign_cell"] == table.cell.iloc[0]
+    assert len(res.items) == 3 and set(res.items.workload) == {"ticket-classification"}

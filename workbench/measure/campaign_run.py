@@ -125,6 +125,7 @@ class LocalExecutor:
             engine = None
             try:
                 for cell, attempt in group:
+                    started = {}
                     if cell.target.managed and (engine is None or engine.exited() is not None):
                         if engine is not None:
                             engine.stop()
@@ -132,7 +133,8 @@ class LocalExecutor:
                         if failed:
                             yield cell, attempt, failed
                             continue
-                    yield cell, attempt, run_cell(cell, self.root, self.campaign, engine)
+                        started = {"engine_start_s": engine.start_s}  # not in this cell's wall_s
+                    yield cell, attempt, {**run_cell(cell, self.root, self.campaign, engine), **started}
             finally:
                 if engine is not None:
                     engine.stop()

@@ -8,7 +8,9 @@ Layout of a run directory::
     <root>/<run_id>/items.jsonl     scored workload items (ITEMS schema)
 
 Rows are written and flushed as they happen, so a crash or Ctrl-C loses at most the row
-being written. Runs from other machines merge by copying their directories under a root.
+being written. When a run finishes, its row tables are also written as Parquet under
+``<root>/parquet/`` (:mod:`workbench.results.columnar`), which :func:`load` reads where it is
+up to date. Runs from other machines merge by copying their directories under a root.
 Secrets never enter a run: parameters are checked for values that look like keys.
 """
 
@@ -228,7 +230,7 @@ def mirror(paths: Iterable[str | Path] | str | Path | None = None) -> list[Path]
 
     done = []
     for d in find_run_dirs(paths):
-        meta = json.loads((d / "run.json").read_text(encoding="utf-8"))
+        meta = read_meta(d)
         if meta.get("status") != "running" and columnar.mirrored_files(d) is None and mirror_run(d, meta):
             done.append(d)
     return done
@@ -329,13 +331,9 @@ def read_meta(run_dir: Path) -> dict:
 
 
 def _mirrored(run_dir: Path) -> dict[str, Path] | None:
-    """The run's Parquet files when it has an up-to-date copy and pyarrow is installed."""
-    if not (run_dir / "parquet.json").is_file():
-        return None
-    try:
-        from . import columnar
-    except ImportError:
-        return None
+    """The run's Parquet files when it has an up-to-date copy."""
+    from . import columnar
+
     return columnar.mirrored_files(run_dir)
 
 
