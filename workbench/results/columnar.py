@@ -148,13 +148,25 @@ def mirrored_files(run_dir: str | Path) -> dict[str, Path] | None:
     return files
 
 
-def _to_pandas(table, name: str):
-    """A DataFrame of an Arrow table: list columns stay Arrow-backed (no Python object per
-    row: a million rows of chunk times would not fit in memory otherwise), dicts decoded."""
+def _arrow_backed(t):
+    """pandas dtypes that keep Arrow's buffers (no copy, no Python object per value): lists as
+    ArrowDtype, strings as pandas' own pyarrow-backed ``str`` (what it infers from JSON Lines)."""
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
-    df = table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None)
+    if pa.types.is_list(t):
+        return pd.ArrowDtype(t)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pd.StringDtype("pyarrow", na_value=np.nan)
+    return None
+
+
+def _to_pandas(table, name: str):
+    """A DataFrame of an Arrow table (which is consumed: its buffers are freed as they are
+    converted): list and string columns stay Arrow-backed (a million rows of chunk times as
+    Python lists would not fit in memory), dicts decoded."""
+    df = table.to_pandas(types_mapper=_arrow_backed, self_destruct=True, split_blocks=True)
     for c in TABLES[name].values():
         if c.dtype == "dict" and c.name in df:
             df[c.name] = [json.loads(v) if isinstance(v, str) else v for v in df[c.name]]
@@ -164,11 +176,22 @@ def _to_pandas(table, name: str):
 def read_table(files: list[Path], table: str):
     """One DataFrame of a row table from Parquet files written by :func:`write_run`, in
     the order of ``files``, with exactly the schema's columns."""
-    import pyarrow as pa
     import pyarrow.dataset as ds
 
     schema = arrow_schema(table)
     if not files:
         return _to_pandas(schema.empty_table(), table)
-    data = ds.dataset([str(f) for f in files], schema=schema, format="parquet").to_table()
-    return _to_pandas(pa.table(data.columns, schema=schema), table)
+    scan = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
+    return _to_pandas(scan.to_table(memory_pool=_read_pool()), table)
+
+
+def _read_pool():
+    """jemalloc where pyarrow has it: a million rows read in 0.96 GiB peak and 6.4 s, against
+    1.34 GiB and 10-14 s with the default pool (mimalloc) on the same store and machine
+    (benchmarks/store_load.py); None (the default pool) elsewhere."""
+    import pyarrow as pa
+
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return None
