@@ -56,9 +56,14 @@ def test_a_finished_run_is_mirrored_as_hive_partitioned_parquet(tmp_path):
 
 
 def test_load_from_parquet_equals_load_from_json_lines(tmp_path):
-    run = _run(tmp_path)
+    runs = [_run(tmp_path, n=n) for n in (3, 1, 5)]
+    with store.RunWriter(kind="load", target="t", engine="vllm", model="m", hardware="cpu", root=tmp_path) as r:
+        r.extend("requests", [{**_row(0, ok=False), "chunk_times_s": []}, {**_row(1), "chunk_times_s": [0.25]}])
+    runs.append(r)
     from_parquet = store.load(tmp_path)
-    (run.dir / columnar.MARKER).unlink()  # no mirror: the JSON Lines path
+    assert from_parquet.requests.chunk_times_s.array._pa_array.num_chunks == 1  # one buffer, fast to select from
+    for run in runs:
+        (run.dir / columnar.MARKER).unlink()  # no mirror: the JSON Lines path
     from_jsonl = store.load(tmp_path)
     store.validate(from_parquet)
     for t in ("requests", "samples", "items"):
