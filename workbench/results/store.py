@@ -269,6 +269,7 @@ def find_run_dirs(paths: Iterable[str | Path] | str | Path | None = None) -> lis
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSON Lines table; a last line cut off by a crash is left out."""
     rows = []
     if not path.is_file():
         return rows
@@ -283,6 +284,9 @@ def read_jsonl(path: Path) -> list[dict]:
                 except json.JSONDecodeError:
                     continue
     return rows
+
+
+_read_jsonl = read_jsonl  # its name before the Parquet copy needed it outside this module
 
 
 def _frame(rows: list[dict], table: str):
