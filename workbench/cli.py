@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("workbench.results.importers", "import result files of vllm bench, guidellm, aiperf, inference-perf, "
                "llmperf, lm-eval"),
     "export": ("workbench.results.exporters", "export runs as an llm-d Benchmark Report, CSV or Parquet"),
+    "campaign": ("workbench.measure.campaign_cli", "plan or run a campaign: a matrix of measurement cells (Ray optional)"),
+    "results": ("workbench.results.query", "SQL (DuckDB) over the results store; write missing Parquet copies"),
 }
 
 

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,10 +58,8 @@ def test_load_merges_runs_copied_from_other_machines(tmp_path):
             run.append("requests", _request_row(0))
         roots.append(root)
     merged = tmp_path / "merged"
-    merged.mkdir()
-    for root in roots:
-        for d in root.iterdir():
-            d.rename(merged / d.name)
+    for root in roots:  # `cp -r a/* b/* merged/`: run directories and the Parquet datasets
+        shutil.copytree(root, merged, dirs_exist_ok=True)
     res = store.load(merged)
     assert sorted(res.runs.target) == ["a", "b"] and len(res.requests) == 2
     assert set(res.requests.run_id) == set(res.runs.run_id)
@@ -108,7 +107,7 @@ def test_interrupted_run_keeps_completed_rows_on_disk(tmp_path):
     time.sleep(0.2)
     p.send_signal(signal.SIGINT)
     p.wait(timeout=20)
-    (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    (run_dir,) = store.find_run_dirs(tmp_path)
     meta = json.loads((run_dir / "run.json").read_text())
     rows = [json.loads(line) for line in (run_dir / "requests.jsonl").read_text().splitlines()]
     assert meta["status"] == "interrupted"

@@ -8,7 +8,9 @@ Layout of a run directory::
     <root>/<run_id>/items.jsonl     scored workload items (ITEMS schema)
 
 Rows are written and flushed as they happen, so a crash or Ctrl-C loses at most the row
-being written. Runs from other machines merge by copying their directories under a root.
+being written. When a run finishes, its row tables are also written as Parquet under
+``<root>/parquet/`` (:mod:`workbench.results.columnar`), which :func:`load` reads where it is
+up to date. Runs from other machines merge by copying their directories under a root.
 Secrets never enter a run: parameters are checked for values that look like keys.
 """
 
@@ -19,6 +21,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -162,6 +165,7 @@ class RunWriter:
         if summary is not None:
             fields["summary"] = summary
         self.update(**fields)
+        mirror_run(self.dir, self.meta)
 
     def __enter__(self) -> "RunWriter":
         return self
@@ -201,6 +205,37 @@ def amend_run(run_dir: str | Path, *, params: dict | None = None, summary: dict 
     return meta
 
 
+def mirror_run(run_dir: str | Path, meta: dict | None = None) -> bool:
+    """Write a finished run's rows as Parquet too (:mod:`workbench.results.columnar`).
+    JSON Lines stays the record: when the mirror cannot be written (no pyarrow, a full disk)
+    the run is read from JSON Lines and this returns False."""
+    from . import columnar
+
+    run_dir = Path(run_dir)
+    try:
+        meta = meta or json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        rows = {t: read_jsonl(run_dir / f"{t}.jsonl") for t in ROW_TABLES}
+        columnar.write_run(run_dir, meta, rows)
+        return True
+    except (ImportError, OSError, ValueError, TypeError) as e:
+        print(f"note: {run_dir.name}: no Parquet copy ({type(e).__name__}: {e}); JSON Lines stays the record",
+              file=sys.stderr)
+        return False
+
+
+def mirror(paths: Iterable[str | Path] | str | Path | None = None) -> list[Path]:
+    """Write the Parquet copy of every finished run under ``paths`` that has none (or a stale
+    one): runs copied from an older store, or whose mirror failed. Returns the runs written."""
+    from . import columnar
+
+    done = []
+    for d in find_run_dirs(paths):
+        meta = read_meta(d)
+        if meta.get("status") != "running" and columnar.mirrored_files(d) is None and mirror_run(d, meta):
+            done.append(d)
+    return done
+
+
 # ---------------------------------------------------------------------------- loading
 @dataclass
 class Results:
@@ -233,7 +268,8 @@ def find_run_dirs(paths: Iterable[str | Path] | str | Path | None = None) -> lis
     return found
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSON Lines table; a last line cut off by a crash is left out."""
     rows = []
     if not path.is_file():
         return rows
@@ -263,23 +299,57 @@ def _frame(rows: list[dict], table: str):
 
 def load(paths: Iterable[str | Path] | str | Path | None = None) -> Results:
     """Read runs into tidy DataFrames. ``paths``: result roots or run directories
-    (default: the bundled reference results and the local results directory)."""
+    (default: the bundled reference results and the local results directory).
+
+    A run's rows come from its Parquet copy when it has an up-to-date one
+    (:mod:`workbench.results.columnar`), else from its JSON Lines files."""
     import pandas as pd
 
-    tables: dict[str, list[dict]] = {t: [] for t in ("runs", *ROW_TABLES)}
+    runs: list[dict] = []
+    jsonl: dict[str, list[dict]] = {t: [] for t in ROW_TABLES}
+    parquet: dict[str, list[Path]] = {t: [] for t in ROW_TABLES}
     for d in find_run_dirs(paths):
-        try:
-            meta = json.loads((d / "run.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise StoreError(f"{d / 'run.json'}: cannot read run metadata ({e})") from e
-        meta["run_dir"] = str(d)
-        tables["runs"].append(meta)
+        runs.append({**read_meta(d), "run_dir": str(d)})
+        files = _mirrored(d)
         for t in ROW_TABLES:
-            tables[t].extend(_read_jsonl(d / f"{t}.jsonl"))
-    frames = {t: _frame(rows, t) for t, rows in tables.items()}
+            if files:
+                parquet[t].append(files[t])
+            else:
+                jsonl[t].extend(read_jsonl(d / f"{t}.jsonl"))
+    frames = {"runs": _frame(runs, "runs")}
+    for t in ROW_TABLES:
+        frames[t] = _rows_frame(t, jsonl[t], parquet[t])
     for col in ("started_at", "ended_at"):
         frames["runs"][col] = pd.to_datetime(frames["runs"][col], utc=True, format="ISO8601")
     return Results(**frames)
+
+
+def read_meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise StoreError(f"{run_dir / 'run.json'}: cannot read run metadata ({e})") from e
+
+
+def _mirrored(run_dir: Path) -> dict[str, Path] | None:
+    """The run's Parquet files when it has an up-to-date copy."""
+    from . import columnar
+
+    return columnar.mirrored_files(run_dir)
+
+
+def _rows_frame(table: str, rows: list[dict], files: list[Path]):
+    """A row table from Parquet files and JSON Lines rows (either may be empty)."""
+    import pandas as pd
+
+    if not files:
+        return _frame(rows, table)
+    from . import columnar
+
+    df = columnar.read_table(files, table)
+    if rows:
+        df = pd.concat([df, _frame(rows, table)], ignore_index=True)
+    return df
 
 
 def validate(results: Results) -> None:
