@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("workbench.measure.harness", "load sweep against a target: latency, throughput, telemetry"),
     "evaluate": ("workbench.measure.evaluate", "quality of a target on a workload, with confidence intervals"),
+    "finetune": ("workbench.measure.finetune", "train a LoRA adapter (or all weights) on a workload's train split"),
     "report": ("workbench.present.report", "execute the decision notebook into reports/ (HTML + notebook)"),
     "dashboard": ("workbench.present.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),
