@@ -136,3 +136,24 @@ def test_bad_config_names_field_and_value(field, value):
 def test_a_base_that_is_no_model_folder_fails_clearly(tmp_path):
     with pytest.raises(ft.FinetuneError, match="field 'base'.*config.json"):
         ft.base_path(str(tmp_path))
+
+
+def test_the_notebook_is_clean_and_runs_a_few_steps(tiny_base, tmp_path):
+    """notebooks/finetune.ipynb: committed without outputs, one parameters cell; under papermill
+    it trains (two steps of the tiny base here) and writes its finetune run."""
+    import papermill as pm
+
+    from workbench.paths import REPO_DIR
+
+    src = REPO_DIR / "notebooks" / "finetune.ipynb"
+    nb = json.loads(src.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    assert sum("parameters" in c["metadata"].get("tags", []) for c in code) == 1
+    pm.execute_notebook(str(src), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                        cwd=str(REPO_DIR), parameters=dict(base=tiny_base, max_steps=2, eval_every=2, dev_limit=2,
+                                                          score_test=False, threads=1,
+                                                          results_root=str(tmp_path / "runs")),
+                        execution_timeout=600, start_timeout=120)
+    runs = load(tmp_path / "runs").runs
+    assert list(runs.kind) == ["finetune"] and runs.iloc[0].summary["steps"] == 2
