@@ -11,7 +11,7 @@ frame the store returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ..errors import WorkbenchError
 
@@ -217,6 +217,8 @@ class FinetuneSummary:
     adapter: str
     """Folder of the saved weights with the best dev value (an adapter for method lora)."""
     trainable_parameters: int
+    notes: list = field(default_factory=list)
+    """Provenance added later (the command that made the run, the machine's load)."""
 
 
 TABLES: dict[str, dict[str, Column]] = {
