@@ -157,3 +157,11 @@ def test_the_notebook_is_clean_and_runs_a_few_steps(tiny_base, tmp_path):
                         execution_timeout=600, start_timeout=120)
     runs = load(tmp_path / "runs").runs
     assert list(runs.kind) == ["finetune"] and runs.iloc[0].summary["steps"] == 2
+
+
+def test_the_command_reports_bad_input_in_one_line(capsys):
+    from workbench.cli import main
+
+    assert main(["finetune", "--workload", "ticket-classification", "--max-steps", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["workbench finetune: error: field 'max_steps': must be a positive whole number, got 0"]
