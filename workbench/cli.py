@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("workbench.measure.harness", "load sweep against a target: latency, throughput, telemetry"),
     "evaluate": ("workbench.measure.evaluate", "quality of a target on a workload, with confidence intervals"),
     "judge": ("workbench.measure.judge", "grade a quality run's outputs with an LLM judge by the workload's rubric"),
+    "finetune": ("workbench.measure.finetune", "train a LoRA adapter (or all weights) on a workload's train split"),
     "report": ("workbench.present.report", "execute the decision notebook into reports/ (HTML + notebook)"),
     "dashboard": ("workbench.present.dashboard_serve", "serve the what-if dashboard with Voila on loopback"),
     "demo": ("workbench.demo", "the main job on the embedded default (what `make demo` runs)"),

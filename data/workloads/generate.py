@@ -33,6 +33,12 @@ def _pick(rng: random.Random, xs):
     return xs[rng.randrange(len(xs))]
 
 
+def _pick_i(rng: random.Random, xs) -> tuple[int, object]:
+    """(index, element): the same draw as :func:`_pick`, so recording a template changes no item."""
+    i = rng.randrange(len(xs))
+    return i, xs[i]
+
+
 def _fill(rng: random.Random, template: str, **slots) -> str:
     base = {
         "product": _pick(rng, PRODUCTS), "name": _pick(rng, NAMES), "company": _pick(rng, COMPANIES),
@@ -118,9 +124,10 @@ def gen_classification(rng: random.Random) -> list[dict]:
     items = []
     for i in range(N_ITEMS):
         label = labels[i % len(labels)]
-        body = _fill(rng, _pick(rng, TICKETS[label]))
+        t, template = _pick_i(rng, TICKETS[label])
+        body = _fill(rng, template)
         text = _pick(rng, OPENERS) + body + _fill(rng, _pick(rng, CLOSERS))
-        items.append({"id": f"tkt-{i:04d}", "text": text.strip(), "reference": label})
+        items.append({"id": f"tkt-{i:04d}", "text": text.strip(), "reference": label, "template": f"{label}-{t}"})
     rng.shuffle(items)
     return items
 
@@ -178,8 +185,10 @@ def gen_routing(rng: random.Random) -> list[dict]:
     items = []
     for i in range(N_ITEMS):
         q = queues[i % len(queues)]
-        msg = _pick(rng, ROUTE_PREFIX) + _fill(rng, _pick(rng, ROUTES[q]))
-        items.append({"id": f"rte-{i:04d}", "text": msg, "reference": q})
+        prefix = _pick(rng, ROUTE_PREFIX)
+        t, template = _pick_i(rng, ROUTES[q])
+        msg = prefix + _fill(rng, template)
+        items.append({"id": f"rte-{i:04d}", "text": msg, "reference": q, "template": f"{q}-{t}"})
     rng.shuffle(items)
     return items
 
@@ -217,13 +226,14 @@ def gen_extraction(rng: random.Random) -> list[dict]:
         num = rng.choice([f"INV-{rng.randint(1000, 99999)}", f"{issued.year}-{rng.randint(100, 999)}",
                           f"A{rng.randint(100000, 999999)}"])
         desc = _pick(rng, DESCS).format(n=rng.randint(2, 80), city=_pick(rng, CITIES))
-        text = _pick(rng, INVOICE_TEMPLATES).format(
+        t, template = _pick_i(rng, INVOICE_TEMPLATES)
+        text = template.format(
             num=num, vendor=vendor, buyer=buyer, city=_pick(rng, CITIES), desc=desc, terms=terms,
             date_txt=issued.strftime(dfmt), due_txt=due.strftime(dfmt),
             total_txt=fmt.format(sym=sym, amt=amt))
         ref = {"invoice_number": num, "vendor": vendor, "date": issued.isoformat(),
                "total": total, "currency": code, "due_date": due.isoformat()}
-        items.append({"id": f"inv-{i:04d}", "text": text, "reference": ref})
+        items.append({"id": f"inv-{i:04d}", "text": text, "reference": ref, "template": f"layout-{t}"})
     return items
 
 
@@ -266,7 +276,7 @@ DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 def gen_summarization(rng: random.Random) -> list[dict]:
     items = []
     for i in range(N_ITEMS):
-        component, failure, impact, fix = _pick(rng, INCIDENTS)
+        t, (component, failure, impact, fix) = _pick_i(rng, INCIDENTS)
         city = _pick(rng, CITIES)
         component = component.format(system=_pick(rng, SYSTEMS))
         impact = impact.format(city=city)
@@ -278,7 +288,7 @@ def gen_summarization(rng: random.Random) -> list[dict]:
             component=component, failure=failure, impact=impact, dur=dur, name=_pick(rng, NAMES),
             extra=_pick(rng, EXTRAS), fix=fix).replace("  ", " ")
         ref = f"{component[0].upper()}{component[1:]} {failure}, so {impact} for {dur} minutes; {fix}."
-        items.append({"id": f"inc-{i:04d}", "text": text, "reference": ref})
+        items.append({"id": f"inc-{i:04d}", "text": text, "reference": ref, "template": f"incident-{t}"})
     return items
 
 
@@ -307,11 +317,12 @@ def gen_structured(rng: random.Random) -> list[dict]:
         day = _pick(rng, DAYS[:5])
         room = _pick(rng, ROOMS)
         topic = _pick(rng, TOPICS)
-        text = _pick(rng, MEETING_TEMPLATES).format(dur=dur, topic=topic, people=people_txt, day=day,
+        t, template = _pick_i(rng, MEETING_TEMPLATES)
+        text = template.format(dur=dur, topic=topic, people=people_txt, day=day,
                                                     time=time_txt, room=room)
         ref = {"title": topic, "day": day, "start": f"{hour:02d}:{minute:02d}", "duration_min": dur,
                "room": room, "attendees": people}
-        items.append({"id": f"mtg-{i:04d}", "text": text, "reference": ref})
+        items.append({"id": f"mtg-{i:04d}", "text": text, "reference": ref, "template": f"phrasing-{t}"})
     return items
 
 
@@ -445,9 +456,43 @@ def gen_retrieval(rng: random.Random) -> tuple[list[dict], list[dict]]:
         q = QUESTION_FORMS[key][(i // len(POLICY_FACTS)) % 3]
         if i >= 3 * len(POLICY_FACTS):  # fourth pass and later: paraphrase by light edits
             q = _pick(rng, ["Policy question: ", "Quick one: ", "HR question - ", "I was wondering: "]) + q[0].lower() + q[1:]
-        items.append({"id": f"qry-{i:04d}", "query": q, "reference": [f"pol-{j:03d}"]})
+        items.append({"id": f"qry-{i:04d}", "query": q, "reference": [f"pol-{j:03d}"], "template": f"fact-{j:03d}"})
         i += 1
     return items, corpus
+
+
+# --------------------------------------------------------------------------- splits
+SPLIT_PLAN = {
+    # workload: (templates per stratum in test, in dev); the rest train. Classification and
+    # routing are stratified by label, so every label is in every split.
+    "ticket-classification": (3, 1),  # of 8 templates per category
+    "intent-routing": (2, 1),  # of 6 templates per queue
+    "invoice-extraction": (1, 1),  # of 4 layouts
+    "incident-summarization": (2, 1),  # of 8 incidents (each in 3 report layouts)
+    "meeting-structured": (1, 1),  # of 4 phrasings
+    "policy-retrieval": (10, 3),  # of 32 policy facts (each asked in 3 phrasings + light edits)
+}
+
+
+def assign_splits(name: str, items: list[dict]) -> None:
+    """Give every item a ``split`` (train/dev/test) by its ``template``: all items of one
+    template (and its paraphrases) land in one split, so a model trained on the train split is
+    scored on phrasings it never saw. Templates are drawn per stratum with their own seeded
+    generator, so the items themselves are unchanged."""
+    n_test, n_dev = SPLIT_PLAN[name]
+    strata: dict[str, set] = collections.defaultdict(set)
+    for it in items:
+        label = it["reference"] if name in ("ticket-classification", "intent-routing") else ""
+        strata[label].add(it["template"])
+    rng = random.Random(f"{SEED}-{name}-splits")
+    split_of = {}
+    for label in sorted(strata):
+        templates = sorted(strata[label])
+        rng.shuffle(templates)
+        for k, t in enumerate(templates):
+            split_of[t] = "test" if k < n_test else "dev" if k < n_test + n_dev else "train"
+    for it in items:
+        it["split"] = split_of[it["template"]]
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -468,11 +513,16 @@ def main() -> None:
     retrieval, corpus = gen_retrieval(rng)
     out["policy-retrieval"] = retrieval
     for name, rows in out.items():
+        assign_splits(name, rows)
         _write_jsonl(HERE / name / "items.jsonl", rows)
         labels = [r["reference"] for r in rows if isinstance(r.get("reference"), str) and name in
                   ("ticket-classification", "intent-routing")]
         counts = dict(sorted(collections.Counter(labels).items()))
+        sizes = collections.Counter(r["split"] for r in rows)
+        templates = {s: len({r["template"] for r in rows if r["split"] == s}) for s in sizes}
         print(f"{name}: {len(rows)} items {counts if counts else ''}")
+        print("    splits: " + ", ".join(f"{s} {sizes[s]} items / {templates[s]} templates"
+                                        for s in ("train", "dev", "test")))
     _write_jsonl(HERE / "policy-retrieval" / "corpus.jsonl", corpus)
     print(f"policy-retrieval corpus: {len(corpus)} passages")
 

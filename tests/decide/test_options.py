@@ -140,7 +140,7 @@ def test_measured_quality_comes_only_from_runs_that_are_evidence(tmp_path, statu
     wl = load_workload("intent-routing")
     with RunWriter(kind="quality", target="t", engine="vllm", model="M", hardware="CPU", root=tmp_path,
                    host={}, workload=wl.name, weights=weights) as run:
-        for it in wl.items[:20]:
+        for it in wl.split("test")[:20]:
             run.append("items", {"workload": wl.name, "item_id": it["id"], "output": it["reference"],
                                  "parsed_ok": True, "scores": {}, "error": ""})
         run.finish(status)

@@ -120,3 +120,100 @@ def test_duplicate_id(wl_copy):
 def test_unknown_workload_suggests():
     with pytest.raises(WorkloadError, match="Did you mean 'intent-routing'"):
         load_workload("intent-routng")
+
+
+# ------------------------------------------------------------------ splits
+@pytest.mark.parametrize("name", SIX)
+def test_bundled_splits_are_disjoint_by_template(name):
+    """Every item has a split; the items of one template (and its paraphrases) share it, so a
+    model trained on train is scored on phrasings it never saw; every split has items, and a
+    classification workload has every label in every split."""
+    wl = load_workload(name)
+    assert wl.split_source == "recorded in items.jsonl"
+    split_of_template = {}
+    for it in wl.items:
+        assert split_of_template.setdefault(it["template"], it["split"]) == it["split"], it["id"]
+    sizes = {s: len(wl.split(s)) for s in ("train", "dev", "test")}
+    assert sum(sizes.values()) == len(wl.items) and min(sizes.values()) >= 15
+    assert sizes["train"] >= sizes["test"]
+    if wl.task in ("classification", "routing"):
+        labels = {it["reference"] for it in wl.items}
+        for s in sizes:
+            assert {it["reference"] for it in wl.split(s)} == labels, s
+
+
+@pytest.mark.parametrize("name", SIX)
+def test_each_data_card_states_its_split(name):
+    """The DATA_CARD says how the split was made and the sizes the files hold."""
+    wl = load_workload(name)
+    card = (wl.path / "DATA_CARD.md").read_text()
+    sizes = "/".join(str(len(wl.split(s))) for s in ("train", "dev", "test"))
+    assert "**Splits.**" in card and f"{sizes} items (train/dev/test)" in card
+
+
+def test_selected_draws_from_one_split():
+    wl = load_workload("ticket-classification")
+    test = wl.selected(split="test")
+    assert test == wl.split("test") and len(wl.selected(10, seed=3, split="test")) == 10
+    assert {it["split"] for it in wl.selected(10, seed=3, split="test")} == {"test"}
+    assert wl.selected() == wl.items  # no split: every item, as before
+    with pytest.raises(WorkloadError, match="field 'split'.*'validation'"):
+        wl.split("validation")
+
+
+def _strip_splits(d, spec_extra=""):
+    p = d / "items.jsonl"
+    rows = [json.loads(line) for line in p.read_text().splitlines()]
+    p.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "split"}) + "\n" for r in rows))
+    if spec_extra:
+        (d / "spec.yaml").write_text((d / "spec.yaml").read_text() + spec_extra)
+
+
+def test_a_workload_without_splits_gets_a_seeded_one(wl_copy):
+    _strip_splits(wl_copy)
+    a, b = load_workload(wl_copy), load_workload(wl_copy)
+    assert a.split_source.startswith("seeded (seed 0, group none")
+    assert [it["split"] for it in a.items] == [it["split"] for it in b.items]  # reproducible
+    n = {s: len(a.split(s)) for s in ("train", "dev", "test")}
+    assert n == {"test": 48, "dev": 16, "train": 96}  # 30 % / 10 % of 160 items
+
+
+def test_a_group_key_keeps_related_items_in_one_split(wl_copy):
+    _strip_splits(wl_copy, "split: {seed: 4, group: template, test: 0.25, dev: 0.25}\n")
+    wl = load_workload(wl_copy)
+    assert "group template" in wl.split_source
+    seen = {}
+    for it in wl.items:
+        assert seen.setdefault(it["template"], it["split"]) == it["split"]
+    n_templates = len(seen)
+    assert sum(s == "test" for s in seen.values()) == round(0.25 * n_templates)
+
+
+def test_a_tiny_workload_is_all_test():
+    from workbench.inputs.workloads import seeded_splits
+
+    items = [{"id": "a"}, {"id": "b"}]
+    assert seeded_splits(items) == {"a": "test", "b": "test"}
+    three = seeded_splits([{"id": c} for c in "abc"])
+    assert sorted(three.values()) == ["dev", "test", "train"]
+
+
+@pytest.mark.parametrize("edit,expect", [
+    ("bad-split", ["item 'tkt-", "field 'split'", "'validation'"]),
+    ("bad-group", ["field 'ticket_group'", "missing"]),
+    ("bad-conf", ["spec.yaml", "field 'split'", "size"]),
+])
+def test_bad_splits_name_field_and_value(wl_copy, edit, expect):
+    p = wl_copy / "items.jsonl"
+    if edit == "bad-split":
+        lines = p.read_text().splitlines()
+        row = json.loads(lines[3])
+        row["split"] = "validation"
+        p.write_text("\n".join(lines[:3] + [json.dumps(row)] + lines[4:]) + "\n")
+    else:
+        _strip_splits(wl_copy, {"bad-group": "split: {group: ticket_group}\n",
+                                "bad-conf": "split: {size: 3}\n"}[edit])
+    with pytest.raises(WorkloadError) as e:
+        load_workload(wl_copy)
+    for s in expect:
+        assert s in str(e.value)

@@ -19,7 +19,8 @@ def test_evaluate_against_fake_server(results_root):
     wl = load_workload("ticket-classification")
     with FakeServer(FakeConfig(chunks=1, piece="billing")) as fake:
         res = evaluate(_fake_target(fake), wl, limit=12, concurrency=3, progress=False, seed=2)
-    chosen = wl.selected(12, seed=2)
+    chosen = wl.selected(12, seed=2, split="test")  # evaluate scores the test split by default
+    assert {it["split"] for it in chosen} == {"test"}
     n_billing = sum(it["reference"] == "billing" for it in chosen)
     m = res.metrics.set_index("metric")
     assert m.loc["accuracy", "value"] == pytest.approx(n_billing / 12)
@@ -63,7 +64,7 @@ def test_an_errored_item_is_not_a_wrong_answer(results_root):
         res = evaluate(_fake_target(fake), wl, limit=12, concurrency=1, progress=False, seed=2, max_error_rate=0.5)
     items = load(results_root).items.set_index("item_id")
     ok = items[items["error"] == ""]
-    chosen = {it["id"]: it for it in wl.selected(12, seed=2)}
+    chosen = {it["id"]: it for it in wl.selected(12, seed=2, split="test")}
     expected = sum(chosen[i]["reference"] == "billing" for i in ok.index) / len(ok)
     m = res.metrics.set_index("metric")
     assert res.status == "completed" and m.loc["accuracy", "n_errors"] == 12 - len(ok) == 4
@@ -89,7 +90,7 @@ def _write_run(root, target, outputs):
 
 def test_compare_by_hand(tmp_path):
     wl = load_workload("ticket-classification")
-    its = wl.items[:16]
+    its = wl.split("test")[:16]
     wrong = lambda it: "billing" if it["reference"] != "billing" else "technical"
     # A right on all 16; B right on the first 10 only -> b = 6 discordant, c = 0
     a = {it["id"]: it["reference"] for it in its}
@@ -104,6 +105,32 @@ def test_compare_by_hand(tmp_path):
     assert t.loc["macro_f1", "test"] == "paired bootstrap"
     with pytest.raises(EvalError, match="not found"):
         compare(ra, "nope", load(tmp_path))
+
+
+def test_stored_outputs_count_as_evidence_on_the_test_split_only(tmp_path):
+    """A run that answered train items right and test items wrong: re-scored evidence
+    (rescore, compare) sees only the test items; run_metrics re-scores the run's own split
+    (all items for a run written before splits), so it still matches the run's summary."""
+    from workbench.measure.evaluate import rescore
+
+    wl = load_workload("ticket-classification")
+    train, test = wl.split("train")[:10], wl.split("test")[:6]
+    wrong = lambda it: "billing" if it["reference"] != "billing" else "technical"
+    outs = {**{it["id"]: it["reference"] for it in train}, **{it["id"]: wrong(it) for it in test}}
+    ra = _write_run(tmp_path, "A", outs)
+    r = load(tmp_path)
+    items, scored, n_errors = rescore(wl, r.items)
+    assert {it["id"] for it in items} == {it["id"] for it in test}
+    assert all(s.scores["correct"] == 0 for s in scored) and n_errors == 0
+    all_items, _, _ = rescore(wl, r.items, "all")
+    assert len(all_items) == 16
+    assert run_metrics(ra, r).set_index("metric").loc["accuracy", "value"] == pytest.approx(10 / 16)
+    rb = _write_run(tmp_path, "B", {it["id"]: it["reference"] for it in train + test})
+    t = compare(ra, rb, load(tmp_path)).set_index("metric")
+    assert (t.loc["accuracy", "a"], t.loc["accuracy", "b"], t.loc["accuracy", "n"]) == (0.0, 1.0, 6)
+    with pytest.raises(EvalError, match="no answered items of split 'test'"):
+        compare(_write_run(tmp_path, "C", {it["id"]: "billing" for it in train}),
+                _write_run(tmp_path, "D", {it["id"]: "billing" for it in train}), load(tmp_path))
 
 
 # ------------------------------------------------------------------ real engines, small subsets

@@ -181,7 +181,7 @@ def test_verdicts_on_measured_quality_runs(tmp_path):
     from workbench.inputs.workloads import load_workload
     from workbench.results.store import load
 
-    items = load_workload("intent-routing").items[:20]
+    items = load_workload("intent-routing").split("test")[:20]
     right = [(it["id"], it["reference"]) for it in items]
     wrong = [(it["id"], next(lb for lb in ("hr", "legal") if lb != it["reference"])) for it in items]
     q4 = _quality_run(tmp_path, "cpp", "llamacpp", "Q4_1", right)
@@ -207,7 +207,7 @@ def test_a_run_that_is_not_evidence_makes_no_verdict(tmp_path, status):
     from workbench.inputs.workloads import load_workload
     from workbench.results.store import load
 
-    items = load_workload("intent-routing").items[:20]
+    items = load_workload("intent-routing").split("test")[:20]
     right = [(it["id"], it["reference"]) for it in items]
     _quality_run(tmp_path, "cpp", "llamacpp", "Q4_1", right)
     _quality_run(tmp_path, "vllm", "vllm", "float32", right, status=status)

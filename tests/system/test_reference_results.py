@@ -11,7 +11,7 @@ import pytest
 from workbench.measure.evaluate import run_metrics
 from workbench.measure.metrics import summarize
 from workbench.paths import reference_results_dir
-from workbench.results.schema import EVIDENCE_STATUSES, MAX_ERROR_RATE, SCHEMA_VERSION
+from workbench.results.schema import EVIDENCE_STATUSES, MAX_ERROR_RATE, SCHEMA_VERSION, FinetuneSummary
 from workbench.results.store import load, validate
 
 RESULTS = load([reference_results_dir()])
@@ -35,6 +35,10 @@ def test_no_reference_run_is_failed_degraded_or_errored(run_id):
         items = RESULTS.items[RESULTS.items["run_id"] == run_id]
         errored = items["error"].map(lambda e: isinstance(e, str) and bool(e)).sum()
         assert len(items) and errored / len(items) <= MAX_ERROR_RATE
+    elif run["kind"] == "finetune":  # its record: the loss of every step and the typed summary
+        summary = FinetuneSummary(**run["summary"])
+        loss = RESULTS.samples[(RESULTS.samples["run_id"] == run_id) & (RESULTS.samples["metric"] == "train_loss")]
+        assert summary.steps == len(loss) > 0 and summary.tokens_seen > 0 and summary.dev_curve
     else:
         req = RESULTS.requests[(RESULTS.requests["run_id"] == run_id) & (RESULTS.requests["phase"] == "measure")]
         assert len(req) and (~req["ok"].astype(bool)).sum() / len(req) <= MAX_ERROR_RATE

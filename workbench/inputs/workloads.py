@@ -16,7 +16,9 @@ spec.yaml (see docs/workloads.md for every field)::
 
 items.jsonl: one JSON object per line with a unique ``id``, the fields the prompt template
 names, and ``reference`` (a label, a dict of fields, a summary, or a list of relevant
-passage ids). Retrieval workloads add ``corpus.jsonl`` (``id``, ``text``). Adding a workload
+passage ids); optionally ``split`` (train, dev or test) on every item. A workload without
+splits gets a seeded one (:func:`seeded_splits`; spec ``split: {seed, group, test, dev}``,
+``group`` naming an item field whose equal values stay in one split). Retrieval workloads add ``corpus.jsonl`` (``id``, ``text``). Adding a workload
 needs no code; a bad file raises :class:`WorkloadError` naming file, field or line, and value.
 """
 
@@ -37,6 +39,10 @@ PRIVACY = ("internal-only", "any")
 SCORERS = ("classification", "extraction", "structured", "summarization", "retrieval")
 """The scorers a spec may name: how :mod:`workbench.measure.scorers` judges its outputs (a test
 checks that the two lists agree)."""
+SPLITS = ("train", "dev", "test")
+"""Item splits: a model is trained on train, stopped early on dev, and scored on test."""
+SEEDED_SPLIT = {"seed": 0, "group": None, "test": 0.3, "dev": 0.1}
+"""Defaults of a seeded split: shares of the groups (items, when no group key) in test and dev."""
 CHARS_PER_TOKEN = 4.0
 """Assumed characters per token when no run has measured a workload (English text, BPE)."""
 
@@ -74,6 +80,7 @@ class Workload:
     privacy: str
     path: Path | None = None
     corpus: list[dict] = field(default_factory=list)
+    split_source: str = "recorded in items.jsonl"
 
     def __repr__(self) -> str:
         return f"Workload({self.name!r}, task={self.task!r}, items={len(self.items)})"
@@ -88,16 +95,27 @@ class Workload:
         msgs.append({"role": "user", "content": p["user"].format(**item)})
         return msgs
 
-    def selected(self, limit: int | None = None, seed: int = 0) -> list[dict]:
-        """The items a run uses: all of them, or a seeded random subset of ``limit``, in file order."""
+    def split(self, name: str | None) -> list[dict]:
+        """The items of split ``name`` (train, dev, test) in file order; all items for None or "all"."""
+        if name in (None, "all"):
+            return list(self.items)
+        if name not in SPLITS:
+            raise WorkloadError(f"workload {self.name!r}: field 'split': must be one of {', '.join(SPLITS)} "
+                                f"or all, got {name!r}")
+        return [it for it in self.items if it["split"] == name]
+
+    def selected(self, limit: int | None = None, seed: int = 0, split: str | None = None) -> list[dict]:
+        """The items a run uses: those of ``split`` (all for None), or a seeded random subset of
+        ``limit`` of them, in file order."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise WorkloadError(f"workload {self.name!r}: field 'limit': must be a positive whole number of items, got {limit!r}")
-        if limit is None or limit >= len(self.items):
-            return list(self.items)
+        pool = self.split(split)
+        if limit is None or limit >= len(pool):
+            return pool
         import random
 
-        keep = set(random.Random(seed).sample(range(len(self.items)), limit))
-        return [it for i, it in enumerate(self.items) if i in keep]
+        keep = set(random.Random(seed).sample(range(len(pool)), limit))
+        return [it for i, it in enumerate(pool) if i in keep]
 
     # -------------------------------------------------------------- token shape
     def estimated_tokens(self) -> dict:
@@ -224,6 +242,52 @@ def _read_items(path: Path, needed: set[str], id_field: str = "id", reference: b
     return items
 
 
+def seeded_splits(items: list[dict], *, seed: int = 0, group: str | None = None, test: float = 0.3,
+                  dev: float = 0.1) -> dict[str, str]:
+    """``{item id: split}``: a seeded split of the groups of ``items`` (items with equal values of
+    field ``group`` form a group; each item its own group without one), ``test`` and ``dev``
+    shares of the groups, at least one group each when there are three or more; fewer than
+    three groups all go to test (nothing to train on, everything to score)."""
+    import random
+
+    if not (0 < test < 1 and 0 <= dev < 1 and test + dev < 1):
+        raise WorkloadError(f"field 'split': test and dev must be shares with test + dev < 1, got test={test!r}, dev={dev!r}")
+    key = (lambda it: json.dumps(it[group], sort_keys=True)) if group else (lambda it: it["id"])
+    groups = sorted(set(map(key, items)))
+    random.Random(seed).shuffle(groups)
+    n = len(groups)
+    n_test = n if n < 3 else max(1, round(test * n))
+    n_dev = 0 if n < 3 else min(max(1 if dev > 0 else 0, round(dev * n)), n - n_test - 1)
+    split_of = {g: "test" if k < n_test else "dev" if k < n_test + n_dev else "train" for k, g in enumerate(groups)}
+    return {it["id"]: split_of[key(it)] for it in items}
+
+
+def _apply_splits(spec: dict, items: list[dict], path: Path) -> str:
+    """Check the items' ``split`` fields, or give every item a seeded one (as ``spec['split']``
+    says); how the split was made, in words."""
+    have = [it for it in items if "split" in it]
+    if have:
+        for it in items:
+            if it.get("split") not in SPLITS:
+                raise WorkloadError(f"{path}: item {it['id']!r}: field 'split': must be one of {', '.join(SPLITS)} "
+                                    f"(on every item, or on none), got {it.get('split')!r}")
+        return "recorded in items.jsonl"
+    conf = spec.get("split") or {}
+    if not isinstance(conf, dict) or set(conf) - set(SEEDED_SPLIT):
+        raise WorkloadError(f"{path.parent / 'spec.yaml'}: field 'split': expected a mapping of "
+                            f"{', '.join(SEEDED_SPLIT)}, got {conf!r}")
+    conf = {**SEEDED_SPLIT, **conf}
+    group = conf["group"]
+    if group is not None:
+        missing = next((it["id"] for it in items if group not in it), None)
+        if missing is not None:
+            raise WorkloadError(f"{path}: item {missing!r}: field {group!r}: missing (spec split.group names it)")
+    splits = seeded_splits(items, seed=conf["seed"], group=group, test=conf["test"], dev=conf["dev"])
+    for it in items:
+        it["split"] = splits[it["id"]]
+    return f"seeded (seed {conf['seed']}, group {group or 'none'}, test {conf['test']:g}, dev {conf['dev']:g})"
+
+
 def load_workload(name_or_path: str | Path) -> Workload:
     """A workload by name (a directory under data/workloads/) or by directory path."""
     import yaml
@@ -255,11 +319,12 @@ def load_workload(name_or_path: str | Path) -> Workload:
             if not isinstance(it["reference"], list) or not set(it["reference"]) <= ids:
                 raise WorkloadError(f"{p / 'items.jsonl'}: item {it['id']!r}: field 'reference': "
                                     f"must list ids of {spec['corpus']}, got {it['reference']!r}")
+    split_source = _apply_splits(spec, items, p / "items.jsonl")
     vol = spec.get("volume") or {}
     return Workload(
         name=spec.get("name") or p.name, task=spec["task"], spec=spec, items=items,
         max_tokens=int(spec["max_tokens"]), daily_volume=float(vol.get("daily_requests", 0)),
         peak_factor=float(vol.get("peak_factor", 1.0)), slo=dict(spec.get("slo") or {}),
         quality_floor=dict(spec.get("quality_floor") or {}), primary_metric=spec["primary_metric"],
-        privacy=spec.get("privacy", "any"), path=p, corpus=corpus,
+        privacy=spec.get("privacy", "any"), path=p, corpus=corpus, split_source=split_source,
     )

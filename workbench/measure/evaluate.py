@@ -4,6 +4,11 @@ metric. ``compare`` pairs two runs item by item.
 
     workbench evaluate --target local-llamacpp --workload ticket-classification --limit 20
 
+A run scores the workload's test split by default (``--split dev|train|all``); the split is in
+the run's params, and re-scoring a stored run (:func:`run_metrics`) uses the run's own split.
+Stored outputs re-scored as evidence (:func:`rescore`, which ``decide`` uses) count the test
+split only, so a model is never judged on the items it was trained on.
+
 Pipeline: load workload → resolve endpoint → requests (temperature 0) → client.run_requests
 with on_response = score + persist → metrics + bootstrap CIs → run summary.
 """
@@ -31,6 +36,9 @@ GREEDY_FIELDS = {"llamacpp": {"repeat_penalty": 1.0}}
 """Engine-specific body fields that make temperature 0 plain greedy decoding. llama-cpp-python's
 server applies ``repeat_penalty`` 1.1 unless told otherwise; vLLM and the OpenAI API apply none.
 Without this the same weights decode differently on the two engines (measured: see docs)."""
+
+EVAL_SPLIT = "test"
+"""The split a quality run scores, and re-scored evidence counts, unless told otherwise."""
 
 RETRIEVAL_TOP = 10
 """How many passage ids a retrieval item stores (its ``output``: the ranking, best first)."""
@@ -104,20 +112,26 @@ def _embed_corpus(wl: Workload, endpoint, concurrency: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- evaluate
 def evaluate(target, workload: str | Workload, limit: int | None = None, concurrency: int = 4,
-             results_root=None, progress: bool = True, seed: int = 0,
-             max_error_rate: float = MAX_ERROR_RATE) -> EvalResult:
-    """Run ``workload`` (or a seeded subset of ``limit`` items) against ``target`` (a name, a
-    Target or an Engine) at temperature 0, persisting each scored item as it finishes.
+             results_root=None, progress: bool = True, seed: int = 0, **options) -> EvalResult:
+    """Run the items of ``workload`` of one split (``split=``, default the test split; "all" for
+    every item), or a seeded subset of ``limit`` of them, against ``target`` (a name, a Target
+    or an Engine) at temperature 0, persisting each scored item as it finishes.
 
     Metrics cover the answered items; items whose request failed are stored with their error
-    and counted in ``n_errors``. The run is "degraded" when more than ``max_error_rate`` of its
-    items failed, and "failed" — with the engine's exit in its summary — when the managed
-    engine died (no further item is sent)."""
+    and counted in ``n_errors``. The run is "degraded" when more than ``max_error_rate=`` (default
+    ``MAX_ERROR_RATE``) of its items failed, and "failed" — with the engine's exit in its summary —
+    when the managed engine died (no further item is sent)."""
+    unknown = set(options) - {"split", "max_error_rate"}
+    if unknown:
+        raise EvalError(f"evaluate: unknown option {min(unknown)!r}; known: split, max_error_rate")
+    max_error_rate, split = options.get("max_error_rate", MAX_ERROR_RATE), options.get("split", EVAL_SPLIT)
     if not 0 <= max_error_rate < 1:
         raise EvalError(f"max_error_rate: must be a fraction in [0, 1), got {max_error_rate!r}")
     wl = workload if isinstance(workload, Workload) else load_workload(workload)
+    if not wl.split(split):
+        raise EvalError(f"workload {wl.name!r}: field 'split': no items in split {split!r}")
     with engines.endpoint(target) as engine:
-        return _evaluate(engine, wl, limit, concurrency, results_root, progress, seed, max_error_rate)
+        return _evaluate(engine, wl, (limit, split), concurrency, results_root, progress, seed, max_error_rate)
 
 
 @dataclass
@@ -155,9 +169,11 @@ class _Answers:
         return table, fields
 
 
-def _run_params(wl: Workload, limit, concurrency: int, seed: int, n_items: int, extra: dict,
+def _run_params(wl: Workload, selection: tuple, concurrency: int, seed: int, n_items: int, extra: dict,
                 max_error_rate: float) -> dict:
-    params = {"limit": limit, "concurrency": concurrency, "seed": seed, "n_items": n_items,
+    limit, split = selection
+    params = {"limit": limit, "split": split, "split_source": wl.split_source, "concurrency": concurrency,
+              "seed": seed, "n_items": n_items,
               "max_tokens": wl.max_tokens, "temperature": 0, **extra, "scorer": wl.spec["scorer"],
               "max_error_rate": max_error_rate}
     if wl.task == "retrieval":
@@ -165,15 +181,16 @@ def _run_params(wl: Workload, limit, concurrency: int, seed: int, n_items: int, 
     return params
 
 
-def _evaluate(engine, wl: Workload, limit, concurrency, results_root, progress, seed, max_error_rate) -> EvalResult:
+def _evaluate(engine, wl: Workload, selection, concurrency, results_root, progress, seed, max_error_rate) -> EvalResult:
     t = engine.target
-    items = wl.selected(limit, seed)
+    limit, split = selection
+    items = wl.selected(limit, seed, split)
     answers = _Answers(wl, items, [None] * len(items))
-    requests = workload_requests(wl, limit, seed)
+    requests = workload_requests(wl, limit, seed, split)
     extra = {} if t.strict or wl.task == "retrieval" else GREEDY_FIELDS.get(t.engine, {})
     for r in requests:
         r.body.update(extra)
-    params = _run_params(wl, limit, concurrency, seed, len(answers.items), extra, max_error_rate)
+    params = _run_params(wl, selection, concurrency, seed, len(answers.items), extra, max_error_rate)
     # embed the corpus first: a target without /v1/embeddings fails here, before a run exists
     corpus = _embed_corpus(wl, engine, concurrency) if wl.task == "retrieval" else None
     ids = [c["id"] for c in wl.corpus]
@@ -235,11 +252,13 @@ def answered(items_df):
     return items_df[np.array(ok, dtype=bool)]
 
 
-def rescore(wl: Workload, items_df) -> tuple[list[dict], list[Scored], int]:
-    """``(items, scored, n_errors)``: the workload items answered in ``items_df`` (stored ITEMS
-    rows) and their scores recomputed from the stored outputs, and how many rows errored
-    (left out, never scored). Rows whose item the workload no longer has are skipped."""
-    by_id = {str(it["id"]): it for it in wl.items}
+def rescore(wl: Workload, items_df, split: str | None = EVAL_SPLIT) -> tuple[list[dict], list[Scored], int]:
+    """``(items, scored, n_errors)``: the workload items of ``split`` (all for None or "all")
+    answered in ``items_df`` (stored ITEMS rows) and their scores recomputed from the stored
+    outputs, and how many of those rows errored (left out, never scored). Rows whose item the
+    workload no longer has, or has in another split, are skipped."""
+    by_id = {str(it["id"]): it for it in wl.split(split)}
+    items_df = items_df[items_df["item_id"].astype(str).isin(by_id)]
     ok = answered(items_df)
     items, scored = [], []
     scorer = SCORERS[wl.spec["scorer"]]
@@ -252,11 +271,13 @@ def rescore(wl: Workload, items_df) -> tuple[list[dict], list[Scored], int]:
 
 
 def run_metrics(run_id: str, results=None):
-    """The metrics table (with bootstrap CIs) of a stored quality run, recomputed from its items."""
+    """The metrics table (with bootstrap CIs) of a stored quality run, recomputed from its items
+    of the split it ran on (all its items for a run made before splits)."""
     results = results if results is not None else load()
     meta, df = _run_items(run_id, results)
     wl = load_workload(meta["workload"])
-    items, scored, n_errors = rescore(wl, df)
+    params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
+    items, scored, n_errors = rescore(wl, df, params.get("split"))
     return metrics_table(wl, items, scored, n_errors=n_errors)
 
 
@@ -289,8 +310,10 @@ def quality_table(results=None, *, workload: str | None = None):
                                        "value", "ci_low", "ci_high", "n", "n_errors", "provenance"])
 
 
-def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int = 2000):
-    """Paired comparison of two quality runs of the same workload on their common items.
+def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int = 2000,
+            split: str | None = EVAL_SPLIT):
+    """Paired comparison of two quality runs of the same workload on their common items of
+    ``split`` (the test split unless told; None or "all" for every item).
 
     One row per metric: a, b, diff = a − b, its 95 % paired-bootstrap CI, p-value (McNemar —
     exact binomial below 25 discordant items — for 0/1 metrics, paired bootstrap otherwise),
@@ -309,8 +332,10 @@ def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int 
     if not common:
         raise EvalError(f"runs {run_a} and {run_b} share no answered items")
     pick = lambda df: df.set_index("item_id").loc[common].reset_index()
-    items, sa, _ = rescore(wl, pick(df_a))
-    _, sb, _ = rescore(wl, pick(df_b))
+    items, sa, _ = rescore(wl, pick(df_a), split)
+    _, sb, _ = rescore(wl, pick(df_b), split)
+    if not items:
+        raise EvalError(f"runs {run_a} and {run_b} share no answered items of split {split!r}")
     ma, mb = metrics(wl.spec, items, sa), metrics(wl.spec, items, sb)
     rows = []
     for name in ma:
@@ -335,6 +360,8 @@ def add_cli_arguments(p) -> None:
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N items")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default=EVAL_SPLIT, choices=["train", "dev", "test", "all"],
+                   help=f"the items to score (default {EVAL_SPLIT}; --compare pairs the items of this split)")
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="paired comparison of two runs")
     p.add_argument("--list", action="store_true", help="list the workloads")
     p.add_argument("--max-error-rate", type=float, default=MAX_ERROR_RATE,
@@ -351,10 +378,12 @@ def cli(args) -> int:
         if args.list:
             for name in list_workloads():
                 wl = load_workload(name)
-                print(f"{name:<26} {wl.task:<15} {len(wl.items):>4} items  primary {wl.primary_metric:<14} {wl.privacy}")
+                sizes = "/".join(str(len(wl.split(s))) for s in ("train", "dev", "test"))
+                print(f"{name:<26} {wl.task:<15} {len(wl.items):>4} items ({sizes} train/dev/test)  "
+                      f"primary {wl.primary_metric:<14} {wl.privacy}")
             return 0
         if args.compare:
-            table = compare(*args.compare, seed=args.seed)
+            table = compare(*args.compare, seed=args.seed, split=args.split)
             print(f"{table.attrs['workload']}: A = {table.attrs['target_a']} ({args.compare[0]}), "
                   f"B = {table.attrs['target_b']} ({args.compare[1]})")
             print(table.to_string(index=False))
@@ -362,7 +391,8 @@ def cli(args) -> int:
         if not args.target or not args.workload:
             raise EvalError("give --target and --workload (or --list, or --compare RUN_A RUN_B)")
         res = evaluate(args.target, args.workload, limit=args.limit, concurrency=args.concurrency,
-                       progress=not args.no_progress, seed=args.seed, max_error_rate=args.max_error_rate)
+                       progress=not args.no_progress, seed=args.seed, max_error_rate=args.max_error_rate,
+                       split=args.split)
         print(f"{res.workload} on {res.target}: run {res.run_id} ({res.status}) -> {res.run_dir}")
         print(res.metrics.to_string(index=False))
         if res.error:

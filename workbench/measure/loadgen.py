@@ -104,12 +104,13 @@ def synthetic_requests(n: int, input_tokens: int, seed: int = 0) -> list[Request
     return out
 
 
-def workload_requests(wl, limit: int | None = None, seed: int = 0) -> list[Request]:
-    """One request per selected item of workload ``wl`` (``Workload.selected``), temperature 0:
+def workload_requests(wl, limit: int | None = None, seed: int = 0, split: str | None = None) -> list[Request]:
+    """One request per selected item of workload ``wl`` (``Workload.selected``: of ``split``,
+    all items for None), temperature 0:
     a chat completion, or for a retrieval workload one embeddings request per query (the
     corpus is :func:`corpus_requests`)."""
     out = []
-    for it in wl.selected(limit, seed):
+    for it in wl.selected(limit, seed, split):
         if wl.task == "retrieval":
             text = wl.spec["prompt"]["query"].format(**it)
             out.append(Request("embeddings", {"input": [text]}, item_id=it["id"]))

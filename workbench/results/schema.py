@@ -11,7 +11,7 @@ frame the store returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ..errors import WorkbenchError
 
@@ -27,6 +27,13 @@ RUN_STATUSES = ("running", "completed", "degraded", "interrupted", "failed")
 ``completed``: it ran to the end. ``degraded``: it ran to the end, but more than
 ``max_error_rate`` of its requests failed. ``interrupted``: stopped by Ctrl-C; what finished
 is kept. ``failed``: an exception, or the engine it measured died (``summary.engine_exit``)."""
+
+RUN_KINDS = ("load", "gpu-load", "gpu-offline", "quality", "benchmark", "finetune", "lm-eval")
+"""What a run did. ``lm-eval``: an imported lm-eval results file (workbench.results.importers),
+its summary the per-task evidence records. ``finetune``: a model trained on a workload's train split
+(workbench.measure.finetune); its summary is a :class:`FinetuneSummary`, its ``samples`` rows
+the training loss per step (source "trainer", metric "train_loss") and the dev metric at each
+evaluation (device "dev", metric "dev_<primary metric>")."""
 
 EXIT_CODES = {"completed": 0, "failed": 1, "degraded": 3, "interrupted": 130}
 """The exit code of a command that made one run, by the run's status: a run that is not clean
@@ -71,7 +78,7 @@ RUNS = _cols(
     Column("run_id", "str", "", "Unique id of the run; also the run directory's name."),
     Column("schema_version", "int", "", "Version of this schema the run was written under (SCHEMA_VERSION).",
            required=False),
-    Column("kind", "str", "", "What the run did: 'load', 'quality', 'smoke', 'gpu-load', ..."),
+    Column("kind", "str", "", "What the run did: 'load', 'quality', 'gpu-load', 'finetune', ... (RUN_KINDS)."),
     Column("status", "str", "", "'running', 'completed', 'degraded', 'interrupted' or 'failed' "
            "(schema.RUN_STATUSES)."),
     Column("provenance", "str", "", "'measured' for runs of this workbench; 'measured (imported: <tool> "
@@ -128,7 +135,7 @@ REQUESTS = _cols(
 SAMPLES = _cols(
     Column("run_id", "str", "", "Run the sample belongs to."),
     Column("t_s", "float", "s", "Sample time, on the run's clock."),
-    Column("source", "str", "", "'nvml', 'process' or 'prometheus'."),
+    Column("source", "str", "", "'nvml', 'process', 'prometheus' or 'trainer' (finetune runs)."),
     Column("device", "str", "", "GPU index/name, process name, or metrics endpoint."),
     Column("metric", "str", "", "e.g. mem_used_gib, util_pct, power_w, energy_j, cpu_pct, rss_gib, kv_cache_usage_pct."),
     Column("value", "float", "", "Value, in the unit named by the metric's suffix."),
@@ -182,6 +189,39 @@ class RunParams:
     def prompts_key(self) -> str:
         """Names the prompts a load run sent (same key: same synthetic prompts)."""
         return "|".join(str(v) for v in (self.input_tokens, self.seed, self.content))
+
+
+@dataclass(frozen=True)
+class FinetuneSummary:
+    """The summary of a ``finetune`` run (run.json ``summary``): what was trained, on what, and
+    what it cost here. Times and memory are measured on the machine in the run's ``host``."""
+
+    base: str
+    method: str
+    """'lora' (an adapter) or 'full' (every weight)."""
+    data_hash: str
+    """sha256 of the prompt spec and the train and dev items (same hash: same data)."""
+    steps: int
+    tokens_seen: int
+    """Training tokens processed (prompt and answer, no padding), summed over steps."""
+    wall_s: float
+    cpu_s: float
+    """Process CPU time (all threads) of loading and training."""
+    peak_mem_gib: float
+    """Peak resident memory of the process (CPU), or peak GPU memory allocated by torch."""
+    final_train_loss: float
+    dev_metric: str
+    best_dev_value: float
+    best_step: int
+    dev_curve: list
+    """[step, dev value] at each evaluation."""
+    stopped: str
+    """Why training ended: max_steps, early stop, time budget or interrupted."""
+    adapter: str
+    """Folder of the saved weights with the best dev value (an adapter for method lora)."""
+    trainable_parameters: int
+    notes: list = field(default_factory=list)
+    """Provenance added later (the command that made the run, the machine's load)."""
 
 
 TABLES: dict[str, dict[str, Column]] = {
