@@ -73,7 +73,7 @@ def test_a_few_steps_make_a_complete_finetune_record(tiny_base, tmp_path):
 def test_training_is_seeded(tiny_base, tmp_path):
     a = ft.finetune(_cfg(tiny_base, max_steps=3, eval_every=3), results_root=tmp_path / "a")
     b = ft.finetune(_cfg(tiny_base, max_steps=3, eval_every=3), results_root=tmp_path / "b")
-    c = ft.finetune(_cfg(tiny_base, max_steps=3, eval_every=3, seed=1), results_root=tmp_path / "c")
+    ft.finetune(_cfg(tiny_base, max_steps=3, eval_every=3, seed=1), results_root=tmp_path / "c")
     loss = lambda root: load(root).samples.query("metric == 'train_loss'").value.tolist()
     assert loss(tmp_path / "a") == loss(tmp_path / "b") != loss(tmp_path / "c")
     assert a["tokens_seen"] == b["tokens_seen"]
