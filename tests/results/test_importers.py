@@ -274,3 +274,15 @@ def test_lm_eval_results_are_related_evidence_in_the_decision_never_the_workload
     d = decide(replace(w, quality_floor={w.primary_metric: 0.0}, slo={}), [opt], quality=q)
     row = d.table.set_index("option").loc[opt.name]
     assert not row.feasible and d.verified_choice is None and row.evidence == "related"
+
+
+def test_an_imported_run_that_misses_the_slo_says_it_was_imported(tmp_path):
+    """guidellm's run on the crowded 2-core machine (TTFT p50 1.3 s) misses ticket-classification's
+    1 s TTFT limit: the note that leaves it out names the tool, its version and the file."""
+    from workbench.decide.options import MISSES_SLO, build_options_detailed
+    from workbench.inputs.workloads import load_workload
+
+    importers.import_files([GUIDELLM], root=tmp_path, target="local-vllm")
+    built = build_options_detailed(load_workload("ticket-classification"), results=store.load([tmp_path]))
+    (note,) = [n for n in built.notes if n.cause == MISSES_SLO and "guidellm" in n]
+    assert "(imported: guidellm 0.8.1, benchmarks.json)" in note and "infeasible on latency" in note

@@ -226,6 +226,8 @@ def _add_measured(workload, out: Options, run, cap: float, how: str, catalog, pr
     instance it ran on; a note instead when it misses the SLO or has no price."""
 
     target, where = run.target, f"{'quality run' if run.kind == 'quality' else 'run'} {run.run_id}"
+    if imported_label(run):
+        where += f" ({imported_label(run)})"
     if cap <= 0:
         out.notes.append(Note(MISSES_SLO, f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency"))
         return
