@@ -151,3 +151,20 @@ def test_results_query_command_prints_the_answer(tmp_path, capsys):
                      "--csv"]) == 0
     assert capsys.readouterr().out.splitlines() == ["n", "4"]
     assert cli.main(["results", "query", "SELECT bad FROM requests", "--root", str(tmp_path)]) == 2
+
+
+def test_load_points_from_the_parquet_copy_equal_those_from_json_lines(tmp_path):
+    """The decision summarizes a run's requests whichever path load() took: Parquet gives
+    chunk times as arrays, JSON Lines as lists, and both give the same inter-token latencies
+    (a live run of `make demo` is mirrored, so its report reads the Parquet path)."""
+    from workbench.measure.metrics import summarize
+
+    runs = [_run(tmp_path, n=6), _run(tmp_path, n=4)]
+    (runs[1].dir / columnar.MARKER).unlink()  # one run from each path, as with live runs beside data/results
+    from_parquet = summarize(store.load(tmp_path).requests)
+    for run in runs:
+        (run.dir / columnar.MARKER).unlink(missing_ok=True)
+    from_jsonl = summarize(store.load(tmp_path).requests)
+    assert from_parquet.p50_itl_ms.iloc[0] == from_jsonl.p50_itl_ms.iloc[0] > 0
+    cols = [c for c in from_jsonl.columns if c.endswith("_ms") or c in ("completed", "failed", "output_tokens_per_s")]
+    pd.testing.assert_frame_equal(from_parquet[cols], from_jsonl[cols])
