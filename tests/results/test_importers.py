@@ -286,3 +286,16 @@ def test_an_imported_run_that_misses_the_slo_says_it_was_imported(tmp_path):
     built = build_options_detailed(load_workload("ticket-classification"), results=store.load([tmp_path]))
     (note,) = [n for n in built.notes if n.cause == MISSES_SLO and "guidellm" in n]
     assert "(imported: guidellm 0.8.1, benchmarks.json)" in note and "infeasible on latency" in note
+
+
+def test_an_imported_run_gets_its_parquet_copy_in_place(tmp_path):
+    """Runs are staged, then renamed into the store: their Parquet copy is made where they end
+    up (read back by load), and nothing is left in the staging folder."""
+    from workbench.results import columnar
+
+    (rid,) = importers.import_files([GUIDELLM], root=tmp_path, target="local-vllm")[0]
+    files = columnar.mirrored_files(tmp_path / rid)
+    assert files and all(p.is_file() and tmp_path / "parquet" in p.parents for p in files.values())
+    assert not (tmp_path / importers.STAGING / "parquet").exists()
+    n = len((tmp_path / rid / "requests.jsonl").read_text().splitlines())
+    assert n > 0 and len(store.load([tmp_path]).requests) == n

@@ -28,7 +28,7 @@ from ..inputs.targets import Deployment, get_target
 from ..paths import default_results_dir
 from . import import_formats as fm
 from . import import_more
-from .store import RunWriter, find_run_dirs
+from .store import RunWriter, find_run_dirs, mirror_run
 
 SHORT = {"vllm bench serve": "vllm-bench", "guidellm": "guidellm", "aiperf": "aiperf",
          "inference-perf": "inference-perf", "llmperf": "llmperf", "lm-eval": "lm-eval"}
@@ -202,6 +202,10 @@ def _write(root: Path, path: Path, imp: fm.Imported, sha: str, name: str, dep: d
         for d in written:
             shutil.rmtree(d, ignore_errors=True)
         raise
+    finally:  # each run's Parquet copy was made beside the staging folder: make it again in place
+        shutil.rmtree(stage / "parquet", ignore_errors=True)
+    for d in written:
+        mirror_run(root / d.name)
     return [d.name for d in written]
 
 
