@@ -121,8 +121,8 @@ def quality_vs_cost(decision):
     indicative evidence on its own axis — each option's published or related-task score on its
     own scale, one trace per benchmark (teal: a candidate; grey: excluded by privacy or
     latency) — never on the metric's axis. Labels: only the verified
-    choice and the options to measure next are named on the plot (staggered, so they do not
-    overlap); every marker names its option on hover."""
+    choice and the options to measure next are named on the plot (spread over the panel's
+    height, so they do not overlap); every marker names its option on hover."""
     from plotly.subplots import make_subplots
 
     go = _go()
@@ -178,22 +178,30 @@ def pd_notna(series):
     return series.map(lambda v: v is not None and v == v)
 
 
-LABEL_OFFSETS = ((40, -40), (-40, -70), (60, 45), (-60, 60), (0, -95))
-"""Staggered (ax, ay) pixel offsets of point labels, so that labels on nearby points do not overlap."""
-
-
 def _label_points(fig, table, options, *, row: int, measured: bool) -> None:
-    """Name ``options`` on the plot with arrows at staggered offsets (:data:`LABEL_OFFSETS`)."""
+    """Name ``options`` on the plot, each label above or below its point with an arrow, the
+    labels spread evenly over the panel's value range in the order of their points' values: one
+    label per 1/n of the panel's height, so no two labels overlap however close their points are."""
     rows = table.set_index("option")
     col = "quality" if measured else "indicative_score"
-    for i, option in enumerate(o for o in options if o is not None and o in rows.index):
+    values = [float(v) for v in table[col] if v is not None and v == v] if col in table else []
+    points = []
+    for option in dict.fromkeys(o for o in options if o is not None and o in rows.index):
         r = rows.loc[option]
         if isinstance(r, type(rows)) or not (r[col] is not None and r[col] == r[col]):
             continue
-        ax, ay = LABEL_OFFSETS[i % len(LABEL_OFFSETS)]
-        fig.add_annotation(x=math.log10(r.usd_per_month), y=float(r[col]), text=_short(option), showarrow=True,
-                           arrowhead=2, ax=ax, ay=ay, font={"size": 11}, bgcolor="rgba(255,255,255,0.8)",
-                           row=row, col=1)
+        points.append((float(r[col]), math.log10(r.usd_per_month), option))
+    if not points:
+        return
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    points.sort(reverse=True)
+    for k, (y, x, option) in enumerate(points):
+        fig.add_annotation(x=x, y=y, text=_short(option), showarrow=True, arrowhead=2, font={"size": 11},
+                           bgcolor="rgba(255,255,255,0.8)", row=row, col=1)
+        a = fig.layout.annotations[-1]
+        a.update(axref=a.xref, ayref=a.yref, ax=x, ay=hi - (k + 0.5) * (hi - lo) / len(points))
 
 
 def _short(option: str, width: int = 40) -> str:
