@@ -133,6 +133,19 @@ def _check_row(table: str, row: dict[str, Any], where: str) -> None:
                            f"valid_from {row['valid_from']}")
 
 
+def read_csv(path: str | Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows (dicts of strings) of a CSV file; CatalogError naming the file
+    (as ``what``) when it cannot be read."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+    except OSError as e:
+        raise CatalogError(f"{path}: cannot read {what}: {e.strerror}") from None
+
+
 def read_table(table: str, path: str | Path) -> list[dict[str, Any]]:
     """Rows of one catalog CSV, validated and typed; each row also gets ``catalog_file`` and
     ``catalog_line`` (where it came from).
@@ -141,17 +154,9 @@ def read_table(table: str, path: str | Path) -> list[dict[str, Any]]:
     column, a bad cell or a key repeated in the file raises CatalogError naming the file and
     line (the header is line 1).
     """
-    import csv
-
     _, key_cols, spec = TABLES[table]
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            raw_rows = list(reader)
-    except OSError as e:
-        raise CatalogError(f"{path}: cannot read catalog file: {e.strerror}") from None
+    header, raw_rows = read_csv(path, "catalog file")
     unknown = [c for c in header if c not in spec]
     if unknown:
         hint = difflib.get_close_matches(unknown[0], spec, n=1)
@@ -222,7 +227,7 @@ def _today() -> str:
     return dt.date.today().isoformat()
 
 
-def _valid_at(rows, as_of: str):
+def valid_at(rows, as_of: str):
     """Rows in force on ``as_of``: valid_from <= as_of < valid_to (empty bounds are open)."""
     vf, vt = rows["valid_from"], rows["valid_to"]
     return rows[((vf == "") | (vf <= as_of)) & ((vt == "") | (vt > as_of))]
@@ -231,8 +236,8 @@ def _valid_at(rows, as_of: str):
 def _pick_dated(rows, as_of: str | None, what: str) -> dict[str, Any]:
     """The row in force on ``as_of`` (default today); the latest valid_from wins a tie, then
     the latest as_of, then the later file (overrides load after the shipped files)."""
-    when = _normalise_date(as_of) if as_of else _today()
-    live = _valid_at(rows, when)
+    when = normalise_date(as_of) if as_of else _today()
+    live = valid_at(rows, when)
     if live.empty:
         spans = ", ".join(f"{r.valid_from or '...'}..{r.valid_to or 'now'}" for r in rows.itertuples())
         raise CatalogError(f"{what}: no price in force on {when} (rows cover {spans})")
@@ -240,7 +245,7 @@ def _pick_dated(rows, as_of: str | None, what: str) -> dict[str, Any]:
     return _clean(live.drop(columns="_order").iloc[-1].to_dict())
 
 
-def _normalise_date(value: Any) -> str:
+def normalise_date(value: Any) -> str:
     text = value.isoformat()[:10] if hasattr(value, "isoformat") else str(value)
     try:
         dt.date.fromisoformat(text)
@@ -334,7 +339,7 @@ def overrides_dir_default() -> Path | None:
     return user_path("WORKBENCH_CATALOG_OVERRIDES", "catalog-overrides", is_dir=True, error=CatalogError)
 
 
-def _merge(table: str, base: list[dict], extra: list[dict]) -> list[dict]:
+def merge_rows(table: str, base: list[dict], extra: list[dict]) -> list[dict]:
     """Rows of ``extra`` replace rows of ``base`` with the same key; the rest are appended."""
     key_cols = TABLES[table][1]
     out = {tuple(r[k] or "" for k in key_cols): r for r in base}
@@ -372,9 +377,9 @@ def load_catalog(overrides_dir: str | Path | None = None, *,
         rows = read_table(table, base_dir / fname)
         if over is not None:
             if table == "apis" and (over / LITELLM_FILE).is_file():
-                rows = _merge(table, rows, _litellm_rows(over / LITELLM_FILE))
+                rows = merge_rows(table, rows, _litellm_rows(over / LITELLM_FILE))
             if (over / fname).is_file():
-                rows = _merge(table, rows, read_table(table, over / fname))
+                rows = merge_rows(table, rows, read_table(table, over / fname))
         frames[table] = _frame(table, rows)
     _check_gpu_refs(frames)
     cat = Catalog(**frames, files=tuple(str(p) for p in files))
@@ -405,7 +410,7 @@ def _litellm_rows(path: Path, as_of: str | None = None, errors: str = "raise",
         raise CatalogError(f"{path}: not valid JSON: line {e.lineno}: {e.msg}") from None
     if not isinstance(doc, dict):
         raise CatalogError(f"{path}: expected a JSON object of model -> prices")
-    when = _normalise_date(as_of) if as_of else dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+    when = normalise_date(as_of) if as_of else dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
     spec = TABLES["apis"][2]
     rows = []
     for model, entry in doc.items():

@@ -22,8 +22,15 @@ from typing import Any
 
 from . import feeds
 from . import skypilot as sky
-from .catalog import (CATALOG_DIR, TABLES, CatalogError, _normalise_date, _valid_at, load_catalog,
-                      read_table)
+from .catalog import (
+    CATALOG_DIR,
+    TABLES,
+    CatalogError,
+    load_catalog,
+    normalise_date,
+    read_table,
+    valid_at,
+)
 
 SHOW_COLUMNS = {
     "apis": ["model", "litellm_provider", "mode", "in_usd_mtok", "cached_in_usd_mtok",
@@ -89,7 +96,7 @@ def refresh_catalog(catalog_dir: str | Path | None = None, *, as_of: Any = None,
     shipped catalog). Returns the number of rows per table written. On any error the catalog
     is left exactly as it was and a CatalogError says why."""
     base = Path(catalog_dir) if catalog_dir else CATALOG_DIR
-    when = _normalise_date(as_of) if as_of else dt.date.today().isoformat()
+    when = normalise_date(as_of) if as_of else dt.date.today().isoformat()
     new: dict[str, list[dict]] = {"apis": refreshed_apis(base / TABLES["apis"][0], when)}
     if skypilot:
         inst = read_table("instances", base / TABLES["instances"][0])
@@ -120,11 +127,11 @@ def show(table: str, as_of: Any = None, catalog=None):
     if table not in SHOW_COLUMNS:
         raise CatalogError(f"table: must be one of {', '.join(SHOW_COLUMNS)}, got {table!r}")
     cat = catalog or load_catalog()
-    when = _normalise_date(as_of) if as_of else dt.date.today().isoformat()
+    when = normalise_date(as_of) if as_of else dt.date.today().isoformat()
     df = getattr(cat, table)
     if table in ("apis", "instances"):
         keys = ["model"] if table == "apis" else ["cloud", "instance", "pricing"]
-        df = _valid_at(df, when)
+        df = valid_at(df, when)
         df = df.assign(_o=range(len(df))).sort_values(["valid_from", "as_of", "_o"])
         df = df.groupby(keys, sort=False).tail(1).drop(columns="_o").sort_index()
     else:

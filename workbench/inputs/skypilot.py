@@ -20,12 +20,11 @@ fractional GPUs (AWS g6f: ``AcceleratorCount`` 0.25), which the projection canno
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 from typing import Any
 
-from .catalog import CatalogError, _merge
+from .catalog import CatalogError, merge_rows, read_csv
 
 REQUIRED = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Price", "Region")
 UNAVAILABLE = 700.0
@@ -68,13 +67,7 @@ def read_vms(path: str | Path, cloud: str) -> list[dict[str, Any]]:
     if cloud not in CLOUDS:
         raise CatalogError(f"unknown cloud {cloud!r} for a SkyPilot catalog (known: {', '.join(CLOUDS)})")
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            raw = list(reader)
-    except OSError as e:
-        raise CatalogError(f"{path}: cannot read SkyPilot catalog: {e.strerror}") from None
+    header, raw = read_csv(path, "SkyPilot catalog")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise CatalogError(f"{path}: not a SkyPilot v8 vms.csv: missing column(s) "
@@ -177,4 +170,4 @@ def instance_rows(path: str | Path, cloud: str, *, as_of: str, region: str | Non
 def merge_instances(existing: list[dict], added: list[dict]) -> list[dict]:
     """instances.csv rows with ``added`` rows merged in by key (cloud, instance, pricing,
     valid_from): a same-day refresh replaces its own rows, older rows stay as history."""
-    return _merge("instances", existing, added)
+    return merge_rows("instances", existing, added)
