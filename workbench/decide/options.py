@@ -203,7 +203,8 @@ def _measured_options(workload, results, catalog, pricing, out: Options) -> None
         except WorkbenchError as e:  # an imported file without a latency the SLO names
             out.notes.append(Note(LEFT_OUT_RUN, f"{target}: run {run.run_id} left out ({e})"))
             continue
-        how = "its own prompt/output lengths" + (f"; {imported_label(run)}" if imported_label(run) else "")
+        label = imported_label(run)
+        how = "its own prompt/output lengths" + (f"; {label}" if label else "")
         if run.get("weights") == RANDOM_WEIGHTS:
             how += f", random weights on {run.engine} (speed and memory real, quality from elsewhere)"
         _add_measured(workload, out, run, cap, how, catalog, pricing)
@@ -226,8 +227,9 @@ def _add_measured(workload, out: Options, run, cap: float, how: str, catalog, pr
     instance it ran on; a note instead when it misses the SLO or has no price."""
 
     target, where = run.target, f"{'quality run' if run.kind == 'quality' else 'run'} {run.run_id}"
-    if imported_label(run):
-        where += f" ({imported_label(run)})"
+    label = imported_label(run)
+    if label:
+        where += f" ({label})"
     if cap <= 0:
         out.notes.append(Note(MISSES_SLO, f"{target}: {where} does not meet the SLO {workload.slo}: infeasible on latency"))
         return

@@ -106,11 +106,6 @@ def _val(v):
 
 
 # ------------------------------------------------------------------ load points
-def _times(value) -> Sequence[float]:
-    """A row's ``chunk_times_s`` as a sequence: empty when missing (None or NaN)."""
-    return () if value is None or isinstance(value, float) else value
-
-
 def point_metrics(rows: Sequence[dict], slo: dict | None = None) -> dict:
     """Metrics of one load point from its measure-phase request rows (REQUESTS schema dicts)."""
     rows = [{k: _val(v) if not isinstance(v, (list, tuple, np.ndarray)) else v for k, v in r.items()}
@@ -120,8 +115,9 @@ def point_metrics(rows: Sequence[dict], slo: dict | None = None) -> dict:
     ttfts = [r.get("ttft_ms") for r in done]
     e2els = [r.get("e2el_ms") for r in done]
     tpots = [tpot_ms(r.get("ttft_ms"), r.get("e2el_ms"), r.get("output_tokens")) for r in done]
-    # a list from JSON Lines, an array from the store's Parquet copy, None from an imported aggregate
-    itls = [g for r in done for g in itl_ms(list(_times(r.get("chunk_times_s"))))]
+    # a list from JSON Lines, an array from the store's Parquet copy (never "or []": an array has
+    # no truth value), None once _val above has turned a missing value into None
+    itls = [g for r in done if r.get("chunk_times_s") is not None for g in itl_ms(list(r["chunk_times_s"]))]
     ends = [r["sent_s"] + (r.get("e2el_ms") or 0.0) / 1e3 for r in done]
     window = window_s([r["sent_s"] for r in rows], ends) if done else math.nan
     out_tokens = sum(int(r.get("output_tokens") or 0) for r in done)
