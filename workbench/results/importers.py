@@ -202,9 +202,7 @@ def _write(root: Path, path: Path, imp: fm.Imported, sha: str, name: str, dep: d
         for d in written:
             shutil.rmtree(d, ignore_errors=True)
         raise
-    finally:  # each run's Parquet copy was made beside the staging folder: make it again in place
-        shutil.rmtree(stage / "parquet", ignore_errors=True)
-    for d in written:
+    for d in written:  # the Parquet copy is made where the run ends up, not in the staging folder
         mirror_run(root / d.name)
     return [d.name for d in written]
 
@@ -218,7 +216,7 @@ def _write_one(*, kind, params, summary, rows, imp, path, sha, **common) -> Path
     pts = summary.get("points") or [{}]
     failed, done = pts[0].get("failed") or 0, pts[0].get("completed") or 0
     status = "degraded" if done + failed and failed / (done + failed) > 0.05 else "completed"
-    w.finish(status, summary=summary)
+    w.finish(status, summary=summary, mirror=False)
     if imp.started_at:
         w.update(started_at=imp.started_at)
     return w.dir

@@ -157,7 +157,9 @@ class RunWriter:
     def _write_meta(self) -> None:
         _write_meta(self.dir, self.meta)
 
-    def finish(self, status: str = "completed", summary: dict | None = None) -> None:
+    def finish(self, status: str = "completed", summary: dict | None = None, *, mirror: bool = True) -> None:
+        """Close the run with ``status``; ``mirror``: write its Parquet copy now (False for a run
+        written in a staging folder and moved afterwards: its copy is made where it ends up)."""
         for f in self._files.values():
             f.close()
         self._files.clear()
@@ -165,7 +167,8 @@ class RunWriter:
         if summary is not None:
             fields["summary"] = summary
         self.update(**fields)
-        mirror_run(self.dir, self.meta)
+        if mirror:
+            mirror_run(self.dir, self.meta)
 
     def __enter__(self) -> "RunWriter":
         return self
