@@ -186,7 +186,9 @@ def read_table(files: list[Path], table: str):
     data = scan.to_table(columns=[n for n in schema.names if n not in lists], memory_pool=_read_pool())
     for name in lists:
         data = data.append_column(name, _one_chunk_list(scan, files, name, schema.field(name).type))
-    return _to_pandas(data.select(schema.names), table)
+    ordered = data.select(schema.names)
+    del data  # else it holds every buffer and to_pandas cannot free each column once converted
+    return _to_pandas(ordered, table)
 
 
 def _one_chunk_list(scan, files: list[Path], name: str, type_):
@@ -225,12 +227,15 @@ def _one_chunk_list(scan, files: list[Path], name: str, type_):
 
 
 def _read_pool():
-    """jemalloc where pyarrow has it: reading a million rows peaked at 0.96 GiB against 1.34 GiB
-    with the default pool (mimalloc), same store, same machine (benchmarks/store_load.py);
-    None (the default pool) elsewhere."""
+    """jemalloc where pyarrow has it, returning freed pages at once (decay 0; this is
+    process-wide for pyarrow's jemalloc): reading a million rows peaked at 0.90 GiB, against
+    0.97–0.99 GiB with jemalloc's default decay and 1.34 GiB with the default pool (mimalloc),
+    same store, same machine (benchmarks/store_load.py); None (the default pool) elsewhere."""
     import pyarrow as pa
 
     try:
-        return pa.jemalloc_memory_pool()
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+        return pool
     except NotImplementedError:
         return None
