@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -43,6 +44,14 @@ def test_stats_use_linear_interpolation():
     s = m.stats([100, 200])
     assert s == pytest.approx({"mean": 150, "p50": 150, "p90": 190, "p95": 195, "p99": 199})
     assert all(math.isnan(v) for v in m.stats([None, float("nan")]).values())
+
+
+def test_inter_token_gaps_never_span_two_requests():
+    # one request with no chunks, one with one chunk (no gap), lists and arrays mixed
+    times = [[0.0, 0.1, 0.3], [], [5.0], np.array([1.0, 1.5]), [2.0, 2.0, 2.25]]
+    assert list(m._itls_ms(times)) == pytest.approx([100, 200, 500, 0, 250])
+    assert list(m._itls_ms(times)) == pytest.approx([g for t in times for g in m.itl_ms(list(t))])
+    assert list(m._itls_ms([[], [1.0]])) == [] and list(m._itls_ms([])) == []
 
 
 def test_point_metrics_hand_computed():

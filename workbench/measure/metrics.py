@@ -82,7 +82,8 @@ def joules_per_output_token(energy_j: float, output_tokens: int) -> float | None
 # ------------------------------------------------------------------ statistics
 def stats(values: Iterable[float]) -> dict[str, float]:
     """mean, p50, p90, p95, p99 of the non-missing values (NaN for each when there are none)."""
-    arr = np.asarray([v for v in values if v is not None and not _nan(v)], dtype=float)
+    arr = np.asarray(values if isinstance(values, (list, np.ndarray)) else list(values), dtype=float)
+    arr = arr[~np.isnan(arr)]  # None became NaN above
     if arr.size == 0:
         return {s: math.nan for s in STATS}
     p50, p90, p95, p99 = np.percentile(arr, [50, 90, 95, 99])
@@ -94,6 +95,19 @@ def window_s(sent_s: Sequence[float], last_chunk_s: Sequence[float]) -> float:
     if not len(sent_s) or not len(last_chunk_s):
         return math.nan
     return float(max(last_chunk_s) - min(sent_s))
+
+
+def _itls_ms(chunk_times: list) -> np.ndarray:
+    """:func:`itl_ms` of every request at once (lists or arrays of chunk times), ms."""
+    if not chunk_times:
+        return np.zeros(0)
+    times = [np.asarray(c, dtype=float) for c in chunk_times]
+    flat = np.concatenate(times)
+    gaps = np.diff(flat) * 1e3
+    ends = np.cumsum([len(t) for t in times])[:-1]  # the gap from one request's last to the next's first
+    keep = np.ones(len(gaps), dtype=bool)
+    keep[ends[(ends > 0) & (ends < len(flat))] - 1] = False
+    return gaps[keep]
 
 
 def _nan(v) -> bool:
@@ -117,7 +131,7 @@ def point_metrics(rows: Sequence[dict], slo: dict | None = None) -> dict:
     tpots = [tpot_ms(r.get("ttft_ms"), r.get("e2el_ms"), r.get("output_tokens")) for r in done]
     # a list from JSON Lines, an array from the store's Parquet copy (never "or []": an array has
     # no truth value), None once _val above has turned a missing value into None
-    itls = [g for r in done if r.get("chunk_times_s") is not None for g in itl_ms(list(r["chunk_times_s"]))]
+    itls = _itls_ms([r["chunk_times_s"] for r in done if r.get("chunk_times_s") is not None])
     ends = [r["sent_s"] + (r.get("e2el_ms") or 0.0) / 1e3 for r in done]
     window = window_s([r["sent_s"] for r in rows], ends) if done else math.nan
     out_tokens = sum(int(r.get("output_tokens") or 0) for r in done)

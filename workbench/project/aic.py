@@ -154,7 +154,9 @@ def _estimate(args_json: str) -> dict:
     for name in ("aiconfigurator", "aiconfigurator_core"):
         logging.getLogger(name).setLevel(logging.ERROR)  # it logs every fallback table it loads
     try:
-        r = cli_estimate(**json.loads(args_json))
+        args = json.loads(args_json)
+        version_ = _latest_database(args["system_name"], args["backend_name"])
+        r = cli_estimate(**args, **({"backend_version": version_} if version_ else {}))
         out = {k: (float(r.raw[k]) if k != "version" else str(r.raw[k]))
                for k in ("tokens/s", "seq/s", "ttft", "tpot", "request_latency", "version")}
     except Exception as e:  # noqa: BLE001 — it raises RuntimeError (OOM), ValueError (no database), ...
@@ -165,6 +167,16 @@ def _estimate(args_json: str) -> dict:
     if "error" in out:
         raise AICError(out["error"])
     return out
+
+
+@lru_cache(maxsize=None)
+def _latest_database(system: str, backend: str) -> str | None:
+    """The kernel database version ``cli_estimate`` would pick (its latest for the system and
+    engine), looked up once per process: left to ``cli_estimate``, each call parses every
+    database's YAML again (2,000 files, seconds per call on this machine)."""
+    from aiconfigurator.sdk.perf_database import get_latest_database_version
+
+    return get_latest_database_version(system=system, backend=backend)
 
 
 def capacity_point_at_slo(cell: AICell, input_tokens: float, output_tokens: float, slo: dict | None,

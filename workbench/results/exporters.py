@@ -120,7 +120,7 @@ def _points(results, run_ids):
         if rid not in runs.index:
             raise ExportError(f"no run {rid!r} in the results store")
         run = runs.loc[rid].to_dict()
-        pts = load_points(run, results.requests[results.requests.run_id == rid])
+        pts = load_points(run, results.requests_of(rid))
         if not len(pts):
             raise ExportError(f"run {rid} has no load points to export (kind {run.get('kind')!r})")
         for _, p in pts.iterrows():

@@ -247,10 +247,10 @@ def sweep_points(results, run, slo: dict | None = None):
     params = run.get("params") if isinstance(run.get("params"), dict) else {}
     sha = (params.get("imported") or {}).get("sha256")
     if not sha:
-        return load_points(run, results.requests[results.requests.run_id == run["run_id"]], slo)
+        return load_points(run, results.requests_of(run["run_id"]), slo)
     same = [r for r in results.runs.to_dict("records")
             if ((r.get("params") or {}).get("imported") or {}).get("sha256") == sha and r.get("kind") == "load"]
-    frames = [load_points(r, results.requests[results.requests.run_id == r["run_id"]], slo) for r in same]
+    frames = [load_points(r, results.requests_of(r["run_id"]), slo) for r in same]
     return pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
 
 

@@ -249,6 +249,16 @@ class Results:
     samples: Any
     items: Any
 
+    def requests_of(self, run_id: str):
+        """The request rows of one run. The run index is built once per requests table:
+        comparing every row's run id for each run took seconds over a million rows."""
+        cached = self.__dict__.get("_request_index")
+        if cached is None or cached[0] is not self.requests:
+            index = self.requests.groupby("run_id", sort=False).indices if len(self.requests) else {}
+            cached = self.__dict__["_request_index"] = (self.requests, index)
+        rows = cached[1].get(run_id)
+        return self.requests.iloc[rows] if rows is not None else self.requests.iloc[:0]
+
     def __repr__(self) -> str:
         return (
             f"Results(runs={len(self.runs)}, requests={len(self.requests)}, "
