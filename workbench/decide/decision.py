@@ -196,13 +196,16 @@ def _costs_at(curves, names: Sequence[str], volumes: Sequence[float], volume: fl
 
 def _routed_curves(api_opt, self_opt, volumes, f: float, name: str):
     """Monthly cost of the routed mix over ``volumes``: api(f·V) + self((1−f)·V)."""
-    api = cost.monthly_cost_curves([api_opt], [f * v for v in volumes]).reset_index(drop=True)
-    slf = cost.monthly_cost_curves([self_opt], [(1 - f) * v for v in volumes]).reset_index(drop=True)
-    out = slf.copy()
+    import numpy as np
+
+    vol = np.asarray(volumes, dtype=float)
+    api_usd, _ = cost.monthly_cost_arrays([api_opt], f * vol)  # arrays: the dashboard redoes this per change
+    out = cost.monthly_cost_curves([self_opt], (1 - f) * vol).reset_index(drop=True)
+    a, s = api_opt.provenance_label(), self_opt.provenance_label()
     out["option"] = name
-    out["requests_per_month"] = list(volumes)
-    out["usd_per_month"] = api.usd_per_month.to_numpy() + slf.usd_per_month.to_numpy()
-    out["provenance"] = [f"{a} + {s}" if a != s else a for a, s in zip(api.provenance, slf.provenance)]
+    out["requests_per_month"] = vol
+    out["usd_per_month"] = api_usd[0] + out["usd_per_month"].to_numpy()
+    out["provenance"] = f"{a} + {s}" if a != s else a
     return out
 
 
