@@ -68,7 +68,7 @@ def _data(workloads=None):
 
 
 def _trace(d, name):
-    return next(t for t in d.figure.data if t.name == name)
+    return next(t for t in d.figure.data if (t.meta or {}).get("option", t.name) == name)
 
 
 def _y_at(d, name, volume):
@@ -153,8 +153,12 @@ def test_quality_floor_makes_an_option_infeasible(dash):
     assert dash.decision.choice == BOX
     dash.quality_floor.value = 0.9  # box measured 0.85
     assert dash.decision.choice == API
-    assert _trace(dash, BOX).line.dash == "dot"
+    box = _trace(dash, BOX)
+    assert box.line.dash == "dot" and box.name == "infeasible options" and box.showlegend
+    assert BOX in box.hovertemplate and _trace(dash, API).name == API  # the feasible one keeps its entry
     assert "quality: accuracy 0.85 &lt; floor 0.9" in dash.placement.value
+    dash.quality_floor.value = 0.8
+    assert _trace(dash, BOX).name == BOX and _trace(dash, BOX).line.dash == "solid"
 
 
 def test_route_fraction_adds_the_routed_mix(dash):

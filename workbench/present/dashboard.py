@@ -26,6 +26,7 @@ from ..decide.robustness import Ranges, robustness
 from ..errors import DashboardError, WorkbenchError
 from ..results.schema import METRICS
 from .dashboard_render import curve_arrays, esc, placement_html, provenance_html, summary_html
+from .figures import INFEASIBLE
 from .whatif import (
     OVERRIDE,
     SLO_KEYS,
@@ -326,8 +327,9 @@ class Dashboard:
         fw = self.figure
         fw.data = []
         shapes = {name: _line_shape(kinds.get(name)) for name in arrays}
-        self._sent = [(name, shapes[name], x, y, None) for name, (x, y) in arrays.items()]
-        fw.add_traces([go.Scatter(name=name, x=x, y=y, mode="lines", line={"shape": shapes[name]})
+        self._sent = [(name, name, True, shapes[name], x, y, None) for name, (x, y) in arrays.items()]
+        fw.add_traces([go.Scatter(name=name, x=x, y=y, mode="lines", line={"shape": shapes[name]},
+                                  legendgroup=name, meta={"option": name}, hovertemplate=_hover(name))
                        for name, (x, y) in arrays.items()] + [
             go.Scatter(name="flip", mode="markers+text", textposition="top center",
                        marker={"symbol": "x", "size": 10, "color": "black"}, x=[], y=[]),
@@ -351,17 +353,24 @@ class Dashboard:
     def _draw_curves(self, decision, table) -> None:
         """Set each trace's name, line shape, data and style, sending only what changed since
         the last draw (``_sent``: per trace, what it shows); rebuild the traces only when their
-        number changes (a routed mix at another fraction is a renamed trace)."""
+        number changes (a routed mix at another fraction is a renamed trace). Infeasible
+        options are grey and dotted under one legend entry (as in the report's figure); the
+        hover names the option. ``meta["option"]`` always names it."""
         arrays = curve_arrays(decision.curves)
         kinds, feasible = table["kind"].to_dict(), table["feasible"].to_dict()
         fw = self.figure
         if len(self._sent) != len(arrays):
             self._reset_traces(arrays, kinds)
+        first_grey = True
         for i, (trace, (name, (x, y))) in enumerate(zip(fw.data, arrays.items())):
             shape, ok = _line_shape(kinds.get(name)), bool(feasible.get(name, True))
-            sent_name, sent_shape, sent_x, sent_y, sent_ok = self._sent[i]
-            if sent_name != name:
-                trace.name = name
+            shown, legend = (name, True) if ok else (INFEASIBLE, first_grey)
+            first_grey = first_grey and ok
+            sent_option, sent_shown, sent_legend, sent_shape, sent_x, sent_y, sent_ok = self._sent[i]
+            if sent_option != name:
+                trace.meta, trace.hovertemplate = {"option": name}, _hover(name)
+            if (sent_shown, sent_legend) != (shown, legend) or sent_option != name:
+                trace.name, trace.showlegend, trace.legendgroup = shown, legend, name if ok else INFEASIBLE
             if sent_shape != shape:
                 trace.line.shape = shape
             if sent_x is None or not np.array_equal(sent_x, x):
@@ -369,12 +378,16 @@ class Dashboard:
             if sent_y is None or not np.array_equal(sent_y, y):
                 trace.y = y
             if sent_ok is not ok:
-                trace.opacity, trace.line.dash = (1.0, "solid") if ok else (0.35, "dot")
-            self._sent[i] = (name, shape, x, y, ok)
+                trace.line.dash, trace.line.color = ("solid", None) if ok else ("dot", "lightgrey")
+            self._sent[i] = (name, shown, legend, shape, x, y, ok)
         flips = [(v, b) for v, _, b in decision.flips if b in arrays]
         fw.data[-2].x = [v for v, _ in flips]
         fw.data[-2].y = [float(np.interp(v, *arrays[b])) for v, b in flips]
         fw.data[-2].text = [f"→ {b}" for _, b in flips]
+
+
+def _hover(option: str) -> str:
+    return f"{esc(option)}<br>%{{x:,.0f}} req/month<br>$%{{y:,.0f}}/month<extra></extra>"
 
 
 def _line_shape(kind: str | None) -> str:
