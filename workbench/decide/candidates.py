@@ -20,8 +20,12 @@ saving at stake for each, and the exact command that measures it.
   latency exclude every option), one row says to serve a model that can pass them.
 
 Provider endpoints in :data:`PROVIDER_ACCESS` are each vendor's OpenAI-compatible base URL and
-the key variable LiteLLM and the vendors' SDKs read (as documented by the vendors; not
-reachable from here, so ⚠ not checked by a request).
+the key variable LiteLLM and the vendors' SDKs read. Read on 2026-11-30 in the vendors' own
+OpenAI-compatibility pages (Anthropic ``docs.anthropic.com/…/api/openai-sdk``, Google
+``ai.google.dev/gemini-api/docs/openai``, Groq ``console.groq.com/docs/openai``, DeepInfra
+``deepinfra.com/docs/advanced/openai_api``, Together ``docs.together.ai/docs/inference/openai-compatibility``,
+which now names ``api.together.ai``); Mistral's and OpenAI's from their API references. Not
+reachable from here, so not checked by a request.
 """
 
 from __future__ import annotations
@@ -35,12 +39,12 @@ MEASURE_NEXT_LIMIT = 3
 
 PROVIDER_ACCESS = {
     "openai": ("OPENAI_API_KEY", "https://api.openai.com/v1"),
-    "anthropic": ("ANTHROPIC_API_KEY", "https://api.anthropic.com/v1"),
-    "gemini": ("GEMINI_API_KEY", "https://generativelanguage.googleapis.com/v1beta/openai"),
+    "anthropic": ("ANTHROPIC_API_KEY", "https://api.anthropic.com/v1/"),
+    "gemini": ("GEMINI_API_KEY", "https://generativelanguage.googleapis.com/v1beta/openai/"),
     "groq": ("GROQ_API_KEY", "https://api.groq.com/openai/v1"),
     "mistral": ("MISTRAL_API_KEY", "https://api.mistral.ai/v1"),
     "deepinfra": ("DEEPINFRA_API_KEY", "https://api.deepinfra.com/v1/openai"),
-    "together_ai": ("TOGETHER_API_KEY", "https://api.together.xyz/v1"),
+    "together_ai": ("TOGETHER_API_KEY", "https://api.together.ai/v1"),
 }
 """provider (LiteLLM's name, the catalog's ``litellm_provider``) → (key variable, base URL)."""
 
