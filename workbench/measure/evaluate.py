@@ -233,7 +233,9 @@ def _finish(run, answers: _Answers, died, ended: str, max_error_rate: float, see
 
 
 # --------------------------------------------------------------------------- from the store
-def _run_items(run_id: str, results) -> tuple[dict, Any]:
+def run_items(run_id: str, results) -> tuple[dict, Any]:
+    """A stored quality run's metadata and its item rows (the judge and the paired comparison
+    read runs through this); one clear error when the run is not in ``results``."""
     runs = results.runs[results.runs["run_id"] == run_id]
     if runs.empty:
         raise EvalError(f"run {run_id!r} not found in the results store ({len(results.runs)} runs loaded)")
@@ -274,7 +276,7 @@ def run_metrics(run_id: str, results=None):
     """The metrics table (with bootstrap CIs) of a stored quality run, recomputed from its items
     of the split it ran on (all its items for a run made before splits)."""
     results = results if results is not None else load()
-    meta, df = _run_items(run_id, results)
+    meta, df = run_items(run_id, results)
     wl = load_workload(meta["workload"])
     params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
     items, scored, n_errors = rescore(wl, df, params.get("split"))
@@ -321,8 +323,8 @@ def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int 
     import pandas as pd
 
     results = results if results is not None else load()
-    meta_a, df_a = _run_items(run_a, results)
-    meta_b, df_b = _run_items(run_b, results)
+    meta_a, df_a = run_items(run_a, results)
+    meta_b, df_b = run_items(run_b, results)
     if meta_a["workload"] != meta_b["workload"]:
         raise EvalError(f"runs {run_a} and {run_b} measured different workloads "
                         f"({meta_a['workload']!r} vs {meta_b['workload']!r})")

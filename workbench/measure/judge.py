@@ -39,7 +39,7 @@ from ..inputs.workloads import Workload, load_workload
 from ..results.store import load
 from ..serving import engines
 from ..serving.client import Request, run_requests
-from .evaluate import _run_items, rescore
+from .evaluate import run_items, rescore
 from .stats import bootstrap_ci, mean_ci
 
 JUDGE_MAX_TOKENS = 16
@@ -175,7 +175,7 @@ def judge_run(run_id: str, judge_target, *, results=None, concurrency: int = 4, 
     """Grade the stored outputs of quality run ``run_id``; agreement with its workload's
     primary metric, recomputed per item from the same outputs."""
     results = results if results is not None else load()
-    meta, df = _run_items(run_id, results)
+    meta, df = run_items(run_id, results)
     wl = load_workload(meta["workload"])
     items, scored, _ = rescore(wl, df)
     outputs = dict(zip(df.item_id.astype(str), df.output))
