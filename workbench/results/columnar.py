@@ -163,10 +163,12 @@ def _arrow_backed(t):
 
 
 def _to_pandas(table, name: str):
-    """A DataFrame of an Arrow table (which is consumed: its buffers are freed as they are
-    converted): list and string columns stay Arrow-backed (a million rows of chunk times as
-    Python lists would not fit in memory), dicts decoded."""
-    df = table.to_pandas(types_mapper=_arrow_backed, self_destruct=True, split_blocks=True)
+    """A DataFrame of an Arrow table: list and string columns stay Arrow-backed (a million rows
+    of chunk times as Python lists would not fit in memory), dicts decoded."""
+    return _decoded(table.to_pandas(types_mapper=_arrow_backed, split_blocks=True), name)
+
+
+def _decoded(df, name: str):
     for c in TABLES[name].values():
         if c.dtype == "dict" and c.name in df:
             df[c.name] = [json.loads(v) if isinstance(v, str) else v for v in df[c.name]]
@@ -175,23 +177,31 @@ def _to_pandas(table, name: str):
 
 def read_table(files: list[Path], table: str):
     """One DataFrame of a row table from Parquet files written by :func:`write_run`, in
-    the order of ``files``, with exactly the schema's columns."""
+    the order of ``files``, with exactly the schema's columns.
+
+    Column by column, each Arrow column dropped once converted, so its memory goes back
+    before the next is copied (see :func:`_read_pool`)."""
+    import pandas as pd
     import pyarrow.dataset as ds
 
     schema = arrow_schema(table)
     if not files:
         return _to_pandas(schema.empty_table(), table)
     lists = [f.name for f in schema if f.type.num_fields]  # list columns: read on their own
-    scan = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
-    data = scan.to_table(columns=[n for n in schema.names if n not in lists], memory_pool=_read_pool())
-    for name in lists:
-        data = data.append_column(name, _one_chunk_list(scan, files, name, schema.field(name).type))
-    ordered = data.select(schema.names)
-    del data  # else it holds every buffer and to_pandas cannot free each column once converted
-    return _to_pandas(ordered, table)
+    scan, pool = ds.dataset([str(f) for f in files], schema=schema, format="parquet"), _read_pool()
+    data = scan.to_table(columns=[n for n in schema.names if n not in lists], memory_pool=pool)
+    columns = {}
+    for name in schema.names:
+        if name in lists:
+            column = _one_chunk_list(scan, files, name, schema.field(name).type, pool)
+        else:
+            column, data = data.column(name), data.drop_columns([name])
+        columns[name] = column.to_pandas(types_mapper=_arrow_backed)
+        del column
+    return _decoded(pd.DataFrame(columns, copy=False), table)
 
 
-def _one_chunk_list(scan, files: list[Path], name: str, type_):
+def _one_chunk_list(scan, files: list[Path], name: str, type_, pool=None):
     """A list<float64> column of the dataset ``scan`` (of ``files``) as one contiguous array,
     filled batch by batch (in order) into one buffer sized from the files' footers. Left as
     one chunk per file, selecting one run's rows of a million took 2 s (pandas takes from
@@ -212,7 +222,8 @@ def _one_chunk_list(scan, files: list[Path], name: str, type_):
                             if rg.column(i).path_in_schema == leaf)
     values = np.empty(capacity, dtype=np.float64)
     lengths, valid, pos = [], [], 0
-    for batch in scan.to_batches(columns=[name], memory_pool=_read_pool()):  # in order
+    for batch in scan.to_batches(columns=[name], memory_pool=pool, batch_readahead=4,  # in order; less read
+                                   fragment_readahead=2):  # ahead than the default (16, 4): 0.04 GiB less
         if batch.num_rows:
             arr = batch.column(0)
             flat = arr.flatten().to_numpy(zero_copy_only=False)
@@ -227,15 +238,16 @@ def _one_chunk_list(scan, files: list[Path], name: str, type_):
 
 
 def _read_pool():
-    """jemalloc where pyarrow has it, returning freed pages at once (decay 0; this is
-    process-wide for pyarrow's jemalloc): reading a million rows peaked at 0.90 GiB, against
-    0.97–0.99 GiB with jemalloc's default decay and 1.34 GiB with the default pool (mimalloc),
-    same store, same machine (benchmarks/store_load.py); None (the default pool) elsewhere."""
+    """jemalloc where pyarrow has it, returning freed pages at once (decay 0: process-wide, for
+    jemalloc arenas created from then on); None (the default pool) elsewhere. A million request
+    rows (benchmarks/store_load.py, same store, same machine) peaked at 0.89 GiB; 0.96–1.04 GiB
+    with jemalloc's default decay (pyarrow sets 1 s), which was about 1 s faster; 1.34 GiB with
+    the default pool (mimalloc)."""
     import pyarrow as pa
 
     try:
         pool = pa.jemalloc_memory_pool()
-        pa.jemalloc_set_decay_ms(0)
-        return pool
     except NotImplementedError:
         return None
+    pa.jemalloc_set_decay_ms(0)
+    return pool
