@@ -95,6 +95,31 @@ def test_instance_prices_are_dated(cat):
         cat.instance("g5.xlarge", pricing="cheap")
 
 
+def test_current_gcp_and_azure_gpu_instances_are_shipped(cat):
+    # GCP a4 (B200), g2 (L4) and a3-ultra (H200) from the verbatim SkyPilot GCP excerpt: VM + GPU rows
+    a4 = cat.instance("a4-highgpu-8g", as_of="2026-11-30")
+    assert (a4["cloud"], a4["gpu"], a4["gpu_count"], a4["usd_per_hour"], a4["verified"]) == ("gcp", "B200", 8, 90.216, True)
+    assert "gcp_vms_excerpt.csv" in a4["source"]
+    assert cat.instance("a4-highgpu-8g", pricing="spot", as_of="2026-11-30")["usd_per_hour"] == 32.6064
+    g2 = cat.instance("g2-standard-4", as_of="2026-11-30")
+    assert (g2["gpu"], g2["gpu_count"], g2["usd_per_hour"]) == ("L4", 1, 0.70683)
+    assert cat.instance("g2-standard-96", as_of="2026-11-30")["gpu_count"] == 8
+    # a3-ultra: the SkyPilot price supersedes the Jan-2026 survey's, which stays as history
+    assert cat.instance("a3-ultragpu-8g", as_of="2026-11-30")["usd_per_hour"] == 86.75992
+    assert cat.instance("a3-ultragpu-8g", as_of="2026-06-01")["usd_per_hour"] == 86.8
+    spot = cat.instance("a3-ultragpu-8g", pricing="spot", as_of="2026-11-30")
+    assert (spot["usd_per_hour"], spot["verified"]) == (40.81698, True)  # sourced, no longer assumed
+    assert cat.instance("a3-ultragpu-8g", pricing="spot", as_of="2026-06-01")["source"].startswith("assumed")
+    # Azure ND H100 v5 and ND MI300X v5: a secondary source only, so unverified
+    for name, gpu, usd in [("Standard_ND96isr_H100_v5", "H100-SXM", 98.32),
+                           ("Standard_ND96isr_MI300X_v5", "MI300X", 48.0)]:
+        row = cat.instance(name, as_of="2026-11-30")
+        assert (row["cloud"], row["gpu"], row["gpu_count"], row["usd_per_hour"]) == ("azure", gpu, 8, usd)
+        assert row["verified"] is False
+        for kind in ("spot", "reserved"):
+            assert cat.instance(name, pricing=kind, as_of="2026-11-30")["source"].startswith("assumed")
+
+
 def test_api_prices_are_dated(cat):
     assert cat.api("gpt-4o", as_of="2024-06-01")["input_cost_per_token"] == pytest.approx(5e-6)
     now = cat.api("gpt-4o")
