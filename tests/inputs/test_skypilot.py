@@ -92,7 +92,15 @@ def test_aws_excerpt_real_rows_spot_per_zone_and_fractional_gpus():
     assert "4 zone(s)" in rows[("g6e.16xlarge", "spot")]["notes"]
     assert (rows[("g6e.24xlarge", "spot")]["usd_per_hour"], rows[("g6e.24xlarge", "spot")]["gpu_count"]) == (5.1278, 4)
     assert not any(i in ("g6f.4xlarge", "a1.large") for i, _ in rows)  # half a GPU; no GPU
-    assert len(rows) == 4
+    # p5/p5en/p6-b200: the lowest us-east-1 zone may be a Local Zone (use1-atl2-az1), still a zone
+    assert rows[("p5.48xlarge", "on-demand")]["usd_per_hour"] == 55.04
+    assert rows[("p5.48xlarge", "spot")]["usd_per_hour"] == 10.2397
+    assert "7 zone(s)" in rows[("p5.48xlarge", "spot")]["notes"]
+    assert rows[("p6-b200.48xlarge", "spot")]["usd_per_hour"] == 13.0338
+    assert rows[("p4de.24xlarge", "on-demand")]["gpu"] == "A100-80GB"
+    # p5.4xlarge has an empty SpotPrice in every zone: no spot row, not a zero price
+    assert ("p5.4xlarge", "on-demand") in rows and ("p5.4xlarge", "spot") not in rows
+    assert len(rows) == 15
 
 
 def test_gcp_excerpt_real_rows_vm_plus_gpu_price():
