@@ -52,7 +52,7 @@ def test_shipped_catalog_has_the_required_rows(cat):
 def test_unverified_research_numbers_are_flagged(cat):
     # research/cost.md marks these with a warning sign: they must not pass as verified
     assert cat.gpu("A10G")["verified"] is False
-    assert cat.instance("p5.48xlarge")["verified"] is False  # post-cut 55.04
+    assert cat.instance("p5.48xlarge", as_of="2026-11-29")["verified"] is False  # post-cut 55.04, code tables
     assert cat.instance("p5.48xlarge", as_of="2025-03-01")["verified"] is True  # pre-cut 98.32
     assert cat.model("Phi-3-mini")["verified"] is False
     assert cat.instance("local-cpu")["source"].startswith("assumed")
@@ -93,6 +93,73 @@ def test_instance_prices_are_dated(cat):
         cat.instance("local-cpu", pricing="spot")
     with pytest.raises(CatalogError, match="pricing: must be one of"):
         cat.instance("g5.xlarge", pricing="cheap")
+
+
+def test_current_gcp_and_azure_gpu_instances_are_shipped(cat):
+    # GCP a4 (B200), g2 (L4) and a3-ultra (H200) from the verbatim SkyPilot GCP excerpt: VM + GPU rows
+    a4 = cat.instance("a4-highgpu-8g", as_of="2026-11-30")
+    assert (a4["cloud"], a4["gpu"], a4["gpu_count"], a4["usd_per_hour"], a4["verified"]) == ("gcp", "B200", 8, 90.216, True)
+    assert "gcp_vms_excerpt.csv" in a4["source"]
+    assert cat.instance("a4-highgpu-8g", pricing="spot", as_of="2026-11-30")["usd_per_hour"] == 32.6064
+    g2 = cat.instance("g2-standard-4", as_of="2026-11-30")
+    assert (g2["gpu"], g2["gpu_count"], g2["usd_per_hour"]) == ("L4", 1, 0.70683)
+    assert cat.instance("g2-standard-96", as_of="2026-11-30")["gpu_count"] == 8
+    # a3-ultra: the SkyPilot price supersedes the Jan-2026 survey's, which stays as history
+    assert cat.instance("a3-ultragpu-8g", as_of="2026-11-30")["usd_per_hour"] == 86.75992
+    assert cat.instance("a3-ultragpu-8g", as_of="2026-06-01")["usd_per_hour"] == 86.8
+    spot = cat.instance("a3-ultragpu-8g", pricing="spot", as_of="2026-11-30")
+    assert (spot["usd_per_hour"], spot["verified"]) == (40.81698, True)  # sourced, no longer assumed
+    assert cat.instance("a3-ultragpu-8g", pricing="spot", as_of="2026-06-01")["source"].startswith("assumed")
+    # Azure ND H100 v5 and ND MI300X v5: a secondary source only, so unverified
+    for name, gpu, usd in [("Standard_ND96isr_H100_v5", "H100-SXM", 98.32),
+                           ("Standard_ND96isr_MI300X_v5", "MI300X", 48.0)]:
+        row = cat.instance(name, as_of="2026-11-30")
+        assert (row["cloud"], row["gpu"], row["gpu_count"], row["usd_per_hour"]) == ("azure", gpu, 8, usd)
+        assert row["verified"] is False
+        for kind in ("spot", "reserved"):
+            assert cat.instance(name, pricing=kind, as_of="2026-11-30")["source"].startswith("assumed")
+
+
+def test_aws_spot_prices_from_skypilot_replace_the_assumption(cat):
+    """Where the SkyPilot excerpt gives a us-east-1 spot price, it is shipped (verified) from
+    its date, and the 35% assumption only answers for the dates before."""
+    for name, usd in [("g6.xlarge", 0.349), ("p4de.24xlarge", 8.6505), ("p5.48xlarge", 10.2397),
+                      ("p5en.48xlarge", 16.5551), ("p6-b200.48xlarge", 13.0338)]:
+        spot = cat.instance(name, pricing="spot", as_of="2026-11-30")
+        assert (spot["usd_per_hour"], spot["verified"]) == (usd, True), name
+        assert "aws_vms_excerpt.csv" in spot["source"]
+        assert cat.instance(name, pricing="spot", as_of="2026-11-29")["source"].startswith("assumed"), name
+    # the excerpt confirms the post-cut on-demand figures the code tables gave (unverified before)
+    assert cat.instance("p5.48xlarge", as_of="2026-11-30")["verified"] is True
+    assert cat.instance("p5.48xlarge", as_of="2026-11-30")["usd_per_hour"] == 55.04
+    # no spot price published for p5.4xlarge: the assumption stays, labelled
+    assert cat.instance("p5.4xlarge", pricing="spot", as_of="2026-11-30")["source"].startswith("assumed")
+
+
+def test_published_quality_of_current_open_models_is_checked_or_labelled(cat):
+    q = cat.quality
+
+    def row(model, benchmark):
+        hit = q[(q.model == model) & (q.benchmark == benchmark)]
+        assert len(hit) == 1, (model, benchmark, list(hit.protocol))
+        return hit.iloc[0]
+
+    # read in a source named in `source`: verified
+    ds = row("DeepSeek-V3", "ifeval")
+    assert (ds.score, bool(ds.verified)) == (86.1, True) and "DeepSeek-V3 README.md" in ds.source
+    assert bool(row("Qwen3-30B-A3B", "gpqa-diamond").verified) and row("Qwen3-30B-A3B", "gpqa-diamond").score == 65.8
+    assert row("Phi-4", "ifeval").score == 63.0 and bool(row("Phi-4", "ifeval").verified)
+    # corrected to the card's own precision, and said so
+    mistral = row("Mistral-Small-3.1", "mmlu-pro")
+    assert mistral.score == 66.76 and "was 66.8" in mistral.notes
+    # tool calling beyond Llama: BFCL v3 from the Qwen3 report, protocol kept apart from Meta's BFCL v2
+    assert row("Qwen3-8B", "bfcl").score == 68.1
+    assert "Qwen team" in row("Phi-4", "bfcl").protocol  # a third party's run, said in the protocol
+    assert row("Llama-3.1-8B", "bfcl").protocol.startswith("BFCL v2")
+    # not found in a readable source: still unverified, and the note says so
+    for model, benchmark in [("gpt-oss-20b", "gpqa-diamond"), ("Gemma-3-27B", "ifeval")]:
+        r = row(model, benchmark)
+        assert not bool(r.verified) and "not found in a source" in r.notes
 
 
 def test_api_prices_are_dated(cat):

@@ -92,4 +92,34 @@ def test_aws_excerpt_real_rows_spot_per_zone_and_fractional_gpus():
     assert "4 zone(s)" in rows[("g6e.16xlarge", "spot")]["notes"]
     assert (rows[("g6e.24xlarge", "spot")]["usd_per_hour"], rows[("g6e.24xlarge", "spot")]["gpu_count"]) == (5.1278, 4)
     assert not any(i in ("g6f.4xlarge", "a1.large") for i, _ in rows)  # half a GPU; no GPU
-    assert len(rows) == 4
+    # p5/p5en/p6-b200: the lowest us-east-1 zone may be a Local Zone (use1-atl2-az1), still a zone
+    assert rows[("p5.48xlarge", "on-demand")]["usd_per_hour"] == 55.04
+    assert rows[("p5.48xlarge", "spot")]["usd_per_hour"] == 10.2397
+    assert "7 zone(s)" in rows[("p5.48xlarge", "spot")]["notes"]
+    assert rows[("p6-b200.48xlarge", "spot")]["usd_per_hour"] == 13.0338
+    assert rows[("p4de.24xlarge", "on-demand")]["gpu"] == "A100-80GB"
+    # p5.4xlarge has an empty SpotPrice in every zone: no spot row, not a zero price
+    assert ("p5.4xlarge", "on-demand") in rows and ("p5.4xlarge", "spot") not in rows
+    assert len(rows) == 15
+
+
+def test_gcp_excerpt_real_rows_vm_plus_gpu_price():
+    """Verbatim GCP lines: a4's VM row is 0.0 (the B200 row carries the price), g2 sizes carry
+    1, 2, 4 or 8 L4s priced in separate rows, and rows repeat per zone."""
+    gcp = Path(__file__).parents[1] / "data" / "skypilot" / "gcp_vms_excerpt.csv"
+    rows = _by(instance_rows(gcp, "gcp", as_of="2026-11-30"))
+    a4 = rows[("a4-highgpu-8g", "on-demand")]
+    assert (a4["gpu"], a4["gpu_count"], a4["vcpus"]) == ("B200", 8, 224)
+    assert a4["usd_per_hour"] == pytest.approx(90.216)  # us-central1, not us-east4's 64.44
+    assert rows[("a4-highgpu-8g", "spot")]["usd_per_hour"] == pytest.approx(32.6064)
+    ultra = rows[("a3-ultragpu-8g", "on-demand")]
+    assert (ultra["gpu"], ultra["usd_per_hour"]) == ("H200", pytest.approx(12.266 + 74.49392))
+    assert rows[("a3-ultragpu-8g", "spot")]["usd_per_hour"] == pytest.approx(3.56978 + 37.2472)
+    g2 = {n: rows[(f"g2-standard-{n}", "on-demand")] for n in (4, 8, 12, 16, 24, 32, 48, 96)}
+    assert {n: r["gpu_count"] for n, r in g2.items()} == {4: 1, 8: 1, 12: 1, 16: 1, 24: 2, 32: 1, 48: 4, 96: 8}
+    assert g2[4]["usd_per_hour"] == pytest.approx(0.14679 + 0.56004)
+    assert g2[96]["usd_per_hour"] == pytest.approx(3.52301 + 4.48032)
+    assert rows[("g2-standard-4", "spot")]["usd_per_hour"] == pytest.approx(0.05874 + 0.2231)
+    assert "3 zone(s)" in rows[("g2-standard-4", "spot")]["notes"]
+    assert not any(i.startswith("tpu") for i, _ in rows)  # TPUs have no gpus.csv row; 700.0 dropped
+    assert len(rows) == 20  # 10 instances, on-demand and spot each
