@@ -96,9 +96,10 @@ def measured_cost(run, catalog, pricing: str = "on-demand") -> tuple[float | Non
         why = "no CPU time recorded" if summary.get("cpu_s") is None else f"no catalog price for {dep.get('instance')!r}"
         return None, f"training cost unknown: {why}"
     usd = training.measured_training_usd(summary["cpu_s"], inst["usd_per_hour"])
-    kind = "assumed" if str(inst.get("source", "")).lower().startswith("assumed") else "published"
+    source = str(inst.get("source", ""))
+    price = source if source.lower().startswith("assumed") else f"published: {source}"
     return usd, (f"measured ({summary['cpu_s']:.0f} CPU s in run {run['run_id']}) × {inst['instance']} "
-                 f"${float(inst['usd_per_hour']):g}/h ({kind}: {inst.get('source')})")
+                 f"${float(inst['usd_per_hour']):g}/h ({price})")
 
 
 def gpu_projection(run, catalog, *, utilization: float = training.DEFAULT_UTILIZATION, pricing: str = "on-demand"):
@@ -118,16 +119,17 @@ def gpu_projection(run, catalog, *, utilization: float = training.DEFAULT_UTILIZ
     label = (f"{training.PROJECTED_LABEL}: 6 × {source} × {summary['tokens_seen']:,} tokens, {share}, "
              f"assumed utilization {utilization:g} of peak BF16")
     inst = catalog.instances[(catalog.instances.gpu != "CPU") & (catalog.instances.gpu_count == 1)
-                             & (catalog.instances.pricing == pricing)].drop_duplicates("instance")
+                             & (catalog.instances.pricing == pricing)].drop_duplicates(["cloud", "instance"])
     rows = []
     for r in inst.itertuples():
-        try:
+        try:  # the price in force today (catalog.instance), not the first row of the instance
+            price = float(catalog.instance(r.instance, pricing=pricing, cloud=r.cloud)["usd_per_hour"])
             peak = float(catalog.gpu(r.gpu)["bf16_tflops"])
             hours = training.projected_training_hours(flops, peak_tflops=peak, utilization=utilization)
         except (WorkbenchError, TypeError, ValueError, KeyError):
             continue
-        rows.append({"instance": r.instance, "gpu": r.gpu, "bf16_tflops": peak, "flops": flops, "hours": hours,
-                     "usd": hours * float(r.usd_per_hour), "usd_per_hour": float(r.usd_per_hour), "label": label})
+        rows.append({"instance": f"{r.cloud} {r.instance}", "gpu": r.gpu, "bf16_tflops": peak, "flops": flops, "hours": hours,
+                     "usd": hours * price, "usd_per_hour": price, "label": label})
     return pd.DataFrame(rows, columns=cols).sort_values("usd", ignore_index=True)
 
 
