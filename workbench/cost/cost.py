@@ -210,6 +210,9 @@ class Option:
     kind "self-hosted": ``capacity_rps`` (requests/s per replica at the SLO), ``usd_per_hour``
     (per replica), ``peak_factor``, ``min_replicas``, ``fixed_usd_per_month`` (ops),
     ``variable_usd_per_request`` (energy, ...). ``fixed_usd_per_month`` also applies to APIs.
+    ``training_usd_per_month``: a fine-tuned option's training, amortized over its retraining
+    period (:mod:`workbench.cost.training`), a fixed monthly amount kept apart from
+    ``fixed_usd_per_month`` so that serving and training show as separate line items.
     ``tokens_per_request`` (optional) enables $/Mtok. ``provenance`` maps each input's name to
     its label, e.g. ``{"capacity_rps": "measured (run 2024...)", "usd_per_hour": "published (...)"}``.
     """
@@ -225,6 +228,7 @@ class Option:
     variable_usd_per_request: float = 0.0
     tokens_per_request: float | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
+    training_usd_per_month: float = 0.0
 
     def __post_init__(self):
         where = f"option {self.name!r}"
@@ -241,9 +245,15 @@ class Option:
             if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
                 raise CostError(f"{where}: min_replicas: must be a whole number >= 0, got {m!r}")
         checked(self.fixed_usd_per_month, "fixed_usd_per_month", where=where)
+        checked(self.training_usd_per_month, "training_usd_per_month", where=where)
         checked(self.variable_usd_per_request, "variable_usd_per_request", where=where)
         if self.tokens_per_request is not None:
             checked(self.tokens_per_request, "tokens_per_request", positive=True, where=where)
+
+    @property
+    def fixed_total_usd_per_month(self) -> float:
+        """Every fixed monthly amount: ``fixed_usd_per_month + training_usd_per_month``."""
+        return float(self.fixed_usd_per_month) + float(self.training_usd_per_month)
 
     @property
     def usd_per_request_variable(self) -> float:
@@ -270,14 +280,14 @@ class Option:
         """Monthly cost in USD at each volume (requests/month)."""
         volume = checked(requests_per_month, "requests_per_month")
         if self.kind == "api":
-            return _out(volume * self.usd_per_request_variable + self.fixed_usd_per_month)
+            return _out(volume * self.usd_per_request_variable + self.fixed_total_usd_per_month)
         return _out(self._self_hosted(volume)[1])
 
     def _self_hosted(self, volume):
         # fields were checked in __post_init__: see self_hosted_usd_per_month for the formula
         return _self_hosted(volume, float(self.capacity_rps), float(self.usd_per_hour),
                             float(self.peak_factor), int(self.min_replicas),
-                            float(self.fixed_usd_per_month), float(self.variable_usd_per_request))
+                            self.fixed_total_usd_per_month, float(self.variable_usd_per_request))
 
     def provenance_label(self) -> str:
         return "; ".join(f"{k}: {v}" for k, v in self.provenance.items())
@@ -345,10 +355,10 @@ def monthly_cost_arrays(options: Sequence[Option], volumes) -> tuple[np.ndarray,
     hosted = [i for i, o in enumerate(options) if o.kind != "api"]
     if api:
         slope = np.array([[options[i].usd_per_request_variable] for i in api])
-        usd[api] = vol * slope + np.array([[float(options[i].fixed_usd_per_month)] for i in api])
+        usd[api] = vol * slope + np.array([[options[i].fixed_total_usd_per_month] for i in api])
     if hosted:
         cols = [np.array([[float(getattr(options[i], f))] for i in hosted]) for f in (
-            "capacity_rps", "usd_per_hour", "peak_factor", "min_replicas", "fixed_usd_per_month",
+            "capacity_rps", "usd_per_hour", "peak_factor", "min_replicas", "fixed_total_usd_per_month",
             "variable_usd_per_request")]
         reps[hosted], usd[hosted] = _self_hosted(vol, *cols)
     return usd, reps

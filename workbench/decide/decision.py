@@ -246,7 +246,7 @@ def decide(workload, options: Sequence, *, volume: float | None = None, volumes:
         q = quality.get(name)
         ok, reason = gate(quality=q, floor=floor, kind=kind, privacy=workload.privacy,
                           latency_ok=lat_ok, latency_note=lat_note)
-        rows.append(_row(name, kind, (ok, reason, lat_ok), at_volume[name], q, volume, workload.privacy))
+        rows.append(_row(name, kind, (ok, reason, lat_ok), (*at_volume[name], _opt(o, "training_usd_per_month")), q, volume, workload.privacy))
     route = None
     if route_fraction:
         routed = _routed_row(workload, options, rows, volumes, volume, float(route_fraction), floor)
@@ -306,15 +306,15 @@ def _usd_by_option(curves, names: Sequence[str]) -> dict:
 
 def _row(name: str, kind: str, gates: tuple, priced: tuple, q, volume: float, privacy: str) -> dict:
     """One row of the decision table: ``gates`` = (feasible, reason, latency_ok), ``priced`` =
-    (usd_per_month, replicas, provenance) at ``volume``."""
+    (usd_per_month, replicas, provenance[, training_usd_per_month: part of usd_per_month]) at ``volume``."""
     ok, reason, lat_ok = gates
-    usd, reps, prov = priced
+    usd, reps, prov, *training = priced
     on_metric = q is not None and q.in_workload_metric
     ind = None if q is None else q.best_indicative()
     return {
         "option": name, "kind": kind, "feasible": bool(ok), "reason": reason,
         "usd_per_month": usd, "usd_per_request": usd / volume if volume else float("nan"),
-        "replicas": reps,
+        "replicas": reps, "training_usd_per_month": float(training[0] or 0.0) if training else 0.0,
         "quality": q.value if on_metric else None,
         "quality_ci_low": q.ci_low if on_metric else None,
         "quality_ci_high": q.ci_high if on_metric else None,

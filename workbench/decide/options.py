@@ -29,6 +29,7 @@ from ..project.roofline import Arch, Cell, Hardware, capacity_at_slo, quant, wei
 from ..project.versus import error_label
 from ..results.importers import evidence_note, imported_label, quality_evidence, sweep_points
 from ..results.schema import EVIDENCE_STATUSES, RANDOM_WEIGHTS, RunParams
+from . import finetuned
 
 
 # ----------------------------------------------------------------------------- notes
@@ -150,7 +151,8 @@ def build_options_detailed(workload, *, catalog=None, results=None, instances=No
     instance from the target's deployment), and projected ones (each candidate open model on
     the catalog GPU instance that is cheapest at the expected volume; ``instances`` restricts).
     Projection: ``$WORKBENCH_PROJECTION`` "auto" (the default: AIConfigurator where it covers
-    the cell, else the roofline) or "roofline"."""
+    the cell, else the roofline) or "roofline". The training of fine-tuned adapters is added by
+    :func:`add_training` (the pipeline calls it next); each measured option's ``sources`` names its run."""
 
     catalog = catalog or load_catalog()
     tp = token_profile(workload, results)
@@ -243,7 +245,34 @@ def _add_measured(workload, out: Options, run, cap: float, how: str, catalog, pr
     opt = cost.self_hosted_option(inst, capacity_rps=cap, name=name, peak_factor=workload.peak_factor,
                                   capacity_provenance=f"measured ({where}; {how})")
     out.options.append(opt)
-    out.sources[name] = {"targets": [target], "models": [], "proxy": run.model}
+    out.sources[name] = {"targets": [target], "models": [], "proxy": run.model, "run_id": run.run_id}
+
+
+def add_training(workload, out: Options, results, catalog, pricing: str = "on-demand",
+                 params: finetuned.TrainingParams | None = None) -> None:
+    """Measured options of a fine-tuned adapter (their run's ``params.adapter``) get its training,
+    amortized over ``params.retrain_months`` (``Option.training_usd_per_month``,
+    :mod:`workbench.decide.finetuned`), and their sources an ``adapter`` entry (base, engine,
+    instance: what consolidation groups on). An adapter trained on another workload is no
+    option for this one (a note says so)."""
+    if results is None or not len(results.runs):
+        return
+    runs = results.runs.set_index("run_id", drop=False)
+    kept = []
+    for opt in out.options:
+        src = out.sources.get(opt.name, {})
+        if src.get("run_id") in runs.index:
+            opt, adapter = finetuned.with_training(opt, runs.loc[src["run_id"]], results, catalog,
+                                                   params or finetuned.TrainingParams(), pricing)
+            if adapter is not None and adapter["workload"] not in (None, workload.name):
+                out.notes.append(Note(finetuned.TRAINING, f"{opt.name}: adapter trained on {adapter['workload']} "
+                                      f"(run {adapter['finetune_run']}): not an option for {workload.name}"))
+                del out.sources[opt.name]
+                continue
+            if adapter is not None:
+                src["adapter"] = adapter
+        kept.append(opt)
+    out.options[:] = kept
 
 
 def _ran_on(run) -> str:

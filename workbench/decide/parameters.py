@@ -138,6 +138,10 @@ RULES: dict[str, dict[str, Rule]] = {
         "frontier_api": Rule("None or an API model name from the catalog", optional(one_of("apis"))),
         "apis": Rule("None or a list of API model names from the catalog", optional(names_of("apis"))),
         "assume_quality": Rule("None or a quality from 0 to 1", optional(fraction)),
+        "retrain_months": Rule("a retraining period in months > 0 (fine-tuned options' training is "
+                               "amortized over it)", positive),
+        "training_utilization": Rule("a fraction > 0 and <= 1 of a GPU's peak (projected training)",
+                                     lambda v: None if positive(v) is None and v <= 1 else ""),
     },
     "measure": {
         "target": TARGET,

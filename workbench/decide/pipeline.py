@@ -6,6 +6,7 @@ the **decision** per workload. The report (``notebooks/decide.ipynb``) and the d
     results  = store.load(paths)                      measured runs (evidence statuses only count)
     fits     = calibrate.calibration_fits(results)    the roofline calibrated on the GPU sweeps
     built    = options.build_options_detailed(...)    APIs, measured and projected self-hosted options
+    training = options.add_training(...)              fine-tuned adapters carry their training cost
     quality  = quality_estimates(...)                 evidence: measured, assumed, related, published
     decision = decide.decide(workload, options, ...)  gates (measured evidence only), cost, flips, candidates
     next     = candidates.measure_next(...)           what to measure next, with the exact commands
@@ -23,7 +24,7 @@ from ..inputs.targets import load_targets
 from ..inputs.workloads import list_workloads, load_workload
 from ..project import calibrate
 from ..results import store
-from . import candidates, decision, options, robustness
+from . import candidates, decision, finetuned, options, robustness
 from .parameters import validate
 from .quality import quality_estimates, related_evidence
 
@@ -43,15 +44,19 @@ class Inputs:
     apis: Any = None
     candidates: tuple = options.PROJECTED_CANDIDATES
     assume_quality: float | None = None
+    training: finetuned.TrainingParams = field(default_factory=finetuned.TrainingParams)
 
 
 def load_inputs(results_paths=None, *, pricing: str = "on-demand", include_projected: bool = True,
-                apis=None, assume_quality: float | None = None) -> Inputs:
-    """Results (``results_paths``; default data/results + results/), catalog and calibration."""
+                apis=None, assume_quality: float | None = None,
+                training: finetuned.TrainingParams | None = None) -> Inputs:
+    """Results (``results_paths``; default data/results + results/), catalog and calibration;
+    ``training``: how fine-tuned options' training is priced (default quarterly retraining)."""
     results = store.load(results_paths)
     fits, calibration = calibrate.calibration_fits(results)
     return Inputs(results, load_catalog(), fits, calibration, pricing, apis,
-                  options.PROJECTED_CANDIDATES if include_projected else (), assume_quality)
+                  options.PROJECTED_CANDIDATES if include_projected else (), assume_quality,
+                  training or finetuned.TrainingParams())
 
 
 def price_workload(workload, inputs: Inputs) -> tuple[options.Options, dict]:
@@ -60,6 +65,7 @@ def price_workload(workload, inputs: Inputs) -> tuple[options.Options, dict]:
     built = options.build_options_detailed(workload, catalog=inputs.catalog, results=inputs.results,
                                            pricing=inputs.pricing, apis=inputs.apis, fits=inputs.fits,
                                            candidates=inputs.candidates)
+    options.add_training(workload, built, inputs.results, inputs.catalog, inputs.pricing, inputs.training)
     quality = quality_estimates(workload, built, results=inputs.results, catalog=inputs.catalog,
                                 assume=inputs.assume_quality, related=related_evidence(inputs.results, workload))
     return built, quality
@@ -69,6 +75,12 @@ def next_measurements(d, built: options.Options, catalog):
     """What to measure next for decision ``d``: its candidates ranked, each with its command
     (:func:`workbench.decide.candidates.measure_next`, targets from targets.yaml)."""
     return candidates.measure_next(d.candidates, built.sources, d.workload, targets=load_targets(), catalog=catalog)
+
+
+def training_params(retrain_months: float = finetuned.TrainingParams.retrain_months,
+                    training_utilization: float = finetuned.TrainingParams.utilization) -> finetuned.TrainingParams:
+    """The decision's training parameters, by their notebook names."""
+    return finetuned.TrainingParams(retrain_months, training_utilization)
 
 
 def workload_names(workloads="all") -> list[str]:
@@ -124,14 +136,16 @@ def _kinds(runs) -> str:
 
 def decide_workloads(workloads="all", *, volume_scale: float = 1.0, route_fraction: float | None = 0.2,
                      pricing: str = "on-demand", results_paths=None, include_projected: bool = True,
-                     apis=None, assume_quality: float | None = None) -> DecisionSet:
+                     apis=None, assume_quality: float | None = None, **training) -> DecisionSet:
     """Decide every workload (``"all"`` or a list of names) from the stored results: the
-    parameters of notebooks/decide.ipynb, checked first (workbench.decide.parameters)."""
+    parameters of notebooks/decide.ipynb, checked first (workbench.decide.parameters).
+    ``training``: ``retrain_months`` and ``training_utilization`` (fine-tuned options)."""
     validate("decide", {"workloads": workloads or "all", "volume_scale": volume_scale,
                         "route_fraction": route_fraction, "pricing": pricing, "results_paths": results_paths,
-                        "include_projected": include_projected, "apis": apis, "assume_quality": assume_quality})
+                        "include_projected": include_projected, "apis": apis, "assume_quality": assume_quality,
+                        **training})
     inputs = load_inputs(results_paths, pricing=pricing, include_projected=include_projected, apis=apis,
-                         assume_quality=assume_quality)
+                         assume_quality=assume_quality, training=training_params(**training))
     decisions, built, quality, skipped = [], {}, {}, []
     for name in workload_names(workloads):
         w = load_workload(name)

@@ -197,7 +197,9 @@ CLAIMS = {
     "mistral-a10g-cost": "Mistral 7B on one A10G serves requests for fractions of a cent",
     "four-bit": "4-bit quantization cuts memory and cost with little quality loss",
     "engine-parity": "the same weights on two engines give the same quality",
+    "fine-tuned": "a fine-tuned small model beats the generic model on its task",
 }
+"""The claims judged here; "fine-tuned" is judged in :mod:`workbench.present.finetune_claim`."""
 VERDICT_COLUMNS = ["claim", "scope", "ours", "value", "ci_low", "ci_high", "unit", "verdict", "why",
                    "provenance", "source"]
 _LOWER_BIT = r"^\s*q[23]"  # dtype of a build below 4 bits (Q2_K, Q3_K_M, ...)

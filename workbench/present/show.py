@@ -140,6 +140,7 @@ PORTFOLIO_SPEC = [("workload", "workload", "text"), ("requests_per_month", "requ
 
 OPTION_SPEC = [("option", "option", "text"), ("kind", "kind", "text"), ("feasible", "feasible", "text"),
                ("evidence", "evidence", "text"), ("usd_per_month", "USD/month", "usd"),
+               ("training_usd_per_month", "of which training (USD/month)", "usd"),
                ("usd_per_request", "USD/request", "usd"), ("replicas", "replicas", "int"),
                ("quality", "quality (measured)", "num"), ("quality_ci_low", "CI low", "num"),
                ("quality_ci_high", "CI high", "num"), ("indicative", "indicative evidence (own scale)", "text"),

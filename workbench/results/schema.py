@@ -173,6 +173,8 @@ class RunParams:
     """GPU runs: the HF config of the random-weight model (the roofline bound is computed from it)."""
     offline_prompts: int | None = None
     """GPU offline-ceiling runs: prompts generated in one batch."""
+    adapter: str | None = None
+    """Runs measured against a fine-tuned adapter: its folder, ``data/results/<finetune-run>/adapter/best``."""
 
     @classmethod
     def of(cls, params) -> RunParams:
