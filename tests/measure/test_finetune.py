@@ -127,6 +127,44 @@ def test_the_adapter_is_scored_on_the_test_split(tiny_base, tmp_path):
     assert compare(tuned, base, r).set_index("metric").loc["accuracy", "n"] == len(test_ids)
 
 
+def test_a_structured_workload_trains_on_its_reference_json(tiny_base, tmp_path):
+    """meeting-structured: the training answer is the reference as JSON, which the workload's
+    own scorer takes as fully right; a few steps train on it and record both floor metrics of
+    every dev evaluation beside the loss."""
+    wl = load_workload("meeting-structured")
+    train = wl.split("train")
+    scored, ms = ft.score(wl, train, [ft.answer_text(it) for it in train])
+    assert all(ms[m].value() == 1.0 for m in ("schema_valid", "field_accuracy", "json_strict"))
+    s = ft.finetune(_cfg(tiny_base, workload="meeting-structured", max_steps=3, eval_every=3, dev_limit=2),
+                    results_root=tmp_path)
+    r = load(tmp_path)
+    validate(r)
+    run = r.runs.iloc[0]
+    assert (run.kind, run.status, run.workload) == ("finetune", "completed", "meeting-structured")
+    assert run.params["data_hash"] == ft.data_hash(wl) and run.params["n_train_items"] == len(train)
+    assert s["steps"] == 3 and s["dev_metric"] == "schema_valid" and [st for st, _ in s["dev_curve"]] == [3]
+    dev = r.samples.query("device == 'dev'")
+    assert sorted(dev.metric) == ["dev_field_accuracy", "dev_schema_valid"]
+    losses = r.samples.query("metric == 'train_loss'").value
+    assert len(losses) == 3 and all(math.isfinite(v) and v > 0 for v in losses)
+    assert (tmp_path / run.run_id / "adapter" / "best" / "adapter_model.safetensors").is_file()
+
+
+def test_ties_on_the_primary_metric_are_broken_by_the_other_floor_metrics(tiny_base, tmp_path, monkeypatch):
+    """Both dev evaluations give schema-valid JSON (schema_valid 1.0 twice); the second gets
+    every field right, so it is the best one and the early-stopping counter restarts."""
+    wl = load_workload("meeting-structured")
+    wrong = {"title": "x", "day": "Monday", "start": "09:00", "duration_min": 5, "room": "x", "attendees": ["x"]}
+    answers = iter([[json.dumps(wrong)] * 2, [ft.answer_text(it) for it in wl.selected(2, 0, "dev")]])
+    monkeypatch.setattr(ft, "generate", lambda *a, **kw: next(answers))
+    s = ft.finetune(_cfg(tiny_base, workload="meeting-structured", max_steps=4, eval_every=2, dev_limit=2),
+                    results_root=tmp_path)
+    assert [tuple(p) for p in s["dev_curve"]] == [(2, 1.0), (4, 1.0)]
+    assert s["best_step"] == 4 and s["best_dev_value"] == 1.0
+    field_acc = load(tmp_path).samples.query("metric == 'dev_field_accuracy'").value.tolist()
+    assert field_acc[0] < 0.5 and field_acc[1] == 1.0
+
+
 @pytest.mark.parametrize("field,value", [("method", "qlora"), ("max_steps", 0), ("lr", -1.0)])
 def test_bad_config_names_field_and_value(field, value):
     with pytest.raises(ft.FinetuneError, match=rf"field '{field}'.*{value}"):
