@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import WorkbenchError
+from ..inputs.targets import get_target, with_adapters
 from ..inputs.workloads import Workload, list_workloads, load_workload
 from ..results.schema import EXIT_CODES, MAX_ERROR_RATE, run_status
 from ..results.store import RunWriter, load

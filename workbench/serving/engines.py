@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import hardware
 from ..errors import WorkbenchError
 from ..inputs.adapters import AdapterError, vllm_lora_args
-from ..inputs.targets import Target, TargetError, get_target
+from ..inputs.targets import Target, TargetError, get_target, load_targets
 from ..paths import cache_dir
 from .client import Request, models_ready, run_requests
 from .detached import detached_engine, engine_states, save_state
@@ -350,7 +350,9 @@ def serving(target: str | Target, *, ready_timeout_s: float = 30.0, **kw):
         yield start_engine(t)
         return
     # an adapter's target may use the engine started for another adapter of the same base
-    same = {t.name} | ({f"{t.base_target}+{a.name}" for a in t.adapters} if t.adapter else set())
+    # with the same adapters (not one given more with --adapter: that engine would not serve it)
+    same = {t.name} | ({n for n, x in load_targets().items() if x.base_target == t.base_target
+                        and x.adapters == t.adapters} if t.adapter else set())
     state = next((s for s in engine_states() if s["target"] in same and s["alive"]), None)
     # a busy single-slot engine (llama-cpp-python) may not answer /models at once: give it time
     if state and (state["ready"] or models_ready(state["base_url"], timeout=ready_timeout_s) is not None):
