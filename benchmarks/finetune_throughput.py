@@ -10,9 +10,13 @@ base measured in the same run.
    weights (what a single-workload deployment serves). Each timed ``--repeats`` times, best
    kept; prints ``adapter_unmerged_over_base`` and ``adapter_merged_over_base``.
 
-This measures transformers in this process, not a serving engine: the ratio is what the adapter
-adds to the model's own compute. Serving several adapters in one vLLM batch (``--enable-lora``)
-is not measured here (see docs/finetune.md). Prints the load average: the CPU is shared.
+3. Serving overhead (``--serving``, default on): ``benchmarks/adapter_serving.py`` in the same
+   run — vLLM with ``--enable-lora`` serving the base and its adapters, the load harness sending
+   the same profile to the base, one adapter and a mix of adapters; prints the throughput and
+   latency ratios to the base (``adapter_over_base_throughput``, ``mix_over_base_throughput``…).
+
+Parts 1–2 measure transformers in this process: the ratio is what the adapter adds to the
+model's own compute; part 3 measures a serving engine. Prints the load average: the CPU is shared.
 
     .venv/bin/python benchmarks/finetune_throughput.py [--workload ticket-classification] [--steps 3]
 """
@@ -22,7 +26,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import adapter_serving  # noqa: E402  (the serving half, a script beside this one)
 
 
 def _train(model, tok, wl, steps: int, batch_size: int) -> dict:
@@ -62,6 +71,9 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--lora-r", type=int, default=4)
+    ap.add_argument("--no-serving", action="store_true", help="skip the vLLM serving overhead (part 3)")
+    serving = ap.add_argument_group("serving (part 3, benchmarks/adapter_serving.py)")
+    adapter_serving.add_arguments(serving)
     args = ap.parse_args()
 
     import torch
@@ -93,6 +105,12 @@ def main() -> None:
     print(f"adapter_unmerged_over_base={unmerged / base:.3f}")
     print(f"adapter_merged_over_base={merged / base:.3f}")
     print(f"peak_rss_gib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f}")
+    if not args.no_serving:
+        del model, merged_model  # free the in-process copies before the engines start
+        print(f"serving (vLLM, {args.profile}, {args.requests} requests/point, {args.output_tokens} output tokens):")
+        adapter_serving.report(adapter_serving.measure_adapters(
+            args.base, profile=args.profile, requests=args.requests, output_tokens=args.output_tokens,
+            plain_base=not args.no_plain_base, results_root=args.results_root))
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
 

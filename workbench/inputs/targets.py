@@ -25,6 +25,9 @@ A targets file is YAML::
         retries: 2                       # load harness: re-send on 429/5xx/no connection (default 0)
         deployment: {kind: api, provider: openai, price_entry: gpt-4o-mini}
 
+A vLLM target may list LoRA ``adapters`` (``name=path``); each becomes a target
+``<target>+<name>`` (see :mod:`workbench.inputs.adapters`).
+
 The bundled ``data/targets.yaml`` defines the two local engines; a user file
 (``$WORKBENCH_TARGETS`` or ``./targets.yaml``) adds targets or overrides them by name.
 """
@@ -34,12 +37,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbenchError
 from ..paths import DATA_DIR, user_path
+from .adapters import Adapter, AdapterError, parse_adapters, recorded_path, resolve
 
 ENGINES = ("vllm", "llamacpp", "external")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -87,6 +91,14 @@ class Target:
     """Load harness: re-send a request refused with 429/5xx or no connection, with backoff."""
     source: str = ""
     """The file it was defined in."""
+    adapters: tuple[Adapter, ...] = ()
+    """LoRA adapters served on this base (vLLM); each is also a target ``<name>+<adapter>``."""
+    adapter: Adapter | None = None
+    """For an adapter's target: the adapter its requests use (``model`` is its name)."""
+    base_target: str | None = None
+    """For an adapter's target: the base target it was made from."""
+    base_model: str | None = None
+    """For an adapter's target: the base model's served name (the engine serves it too)."""
 
     @property
     def managed(self) -> bool:
@@ -96,6 +108,19 @@ class Target:
     def api_key(self) -> str | None:
         """The key, read from the environment at call time; never stored."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    @property
+    def served_model(self) -> str:
+        """The name the engine serves the base model under."""
+        return self.base_model or self.model
+
+    def adapter_params(self) -> dict[str, str]:
+        """What a run against an adapter's target records in ``params``: the adapter's folder
+        (``adapter``, inside its finetune run) and name; nothing for any other target."""
+        if self.adapter is None:
+            return {}
+        return {"adapter": recorded_path(resolve(self.adapter)), "adapter_name": self.adapter.name,
+                "base_model": self.served_model}
 
     def describe(self) -> dict[str, Any]:
         """Facts safe to record in a run (no secrets: only the variable's name)."""
@@ -154,7 +179,7 @@ def _parse_one(raw: Any, src: str, index: int) -> Target:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _err(src, None, f"targets[{index}].name", "missing or not a string")
-    known = {f for f in Target.__dataclass_fields__ if f != "source"}
+    known = {f for f in Target.__dataclass_fields__ if f not in ("source", "adapter", "base_target", "base_model")}
     unknown = sorted(set(raw) - known)
     if unknown:
         hint = difflib.get_close_matches(unknown[0], known, n=1)
@@ -179,6 +204,12 @@ def _parse_one(raw: Any, src: str, index: int) -> Target:
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
         raise _err(src, name, "retries", f"must be an integer from 0 to 10, got {retries!r}")
     dep_raw = _deployment(raw, src, name)
+    try:
+        adapters = parse_adapters(raw.get("adapters"), f"{src}: target {name!r}: field 'adapters'")
+    except AdapterError as e:
+        raise TargetError(str(e)) from None
+    if adapters and engine != "vllm":
+        raise _err(src, name, "adapters", f"only vllm targets serve LoRA adapters here, not {engine}")
     return Target(
         name=name,
         engine=engine,
@@ -193,7 +224,32 @@ def _parse_one(raw: Any, src: str, index: int) -> Target:
         deployment=Deployment(**dep_raw),
         retries=retries,
         source=src,
+        adapters=adapters,
     )
+
+
+def adapter_targets(base: Target) -> list[Target]:
+    """One target per adapter of ``base``: ``<base>+<adapter>``, requests naming the adapter,
+    the engine serving the base and all its adapters."""
+    return [replace(base, name=f"{base.name}+{a.name}", model=a.name, adapter=a, base_target=base.name,
+                    base_model=base.model) for a in base.adapters]
+
+
+def with_adapters(base: Target, specs: list[str]) -> list[Target]:
+    """``base`` given more adapters on the command line (``name=path``): their targets, in order."""
+    try:
+        extra = parse_adapters(list(specs), "--adapter")
+    except AdapterError as e:
+        raise TargetError(str(e)) from None
+    if base.engine != "vllm":
+        raise TargetError(f"--adapter: target {base.name!r} is {base.engine}; only vllm targets serve LoRA adapters here")
+    if base.adapter is not None:
+        raise TargetError(f"--adapter: target {base.name!r} is already an adapter; name its base {base.base_target!r}")
+    clash = sorted({a.name for a in extra} & {a.name for a in base.adapters})
+    if clash:
+        raise TargetError(f"--adapter: {clash[0]!r} is already an adapter of {base.name!r}")
+    targets = adapter_targets(replace(base, adapters=base.adapters + extra))
+    return targets[len(base.adapters):]
 
 
 def parse_targets(text: str, src: str = "<string>") -> list[Target]:
@@ -216,6 +272,7 @@ def parse_targets(text: str, src: str = "<string>") -> list[Target]:
             raise _err(src, t.name, "name", "defined twice in this file")
         seen.add(t.name)
         out.append(t)
+        out.extend(adapter_targets(t))
     return out
 
 
@@ -239,7 +296,10 @@ def load_targets(*extra_files: str | Path) -> dict[str, Target]:
     for f in files:
         if not Path(f).is_file():
             raise TargetError(f"{f}: targets file not found")
-        for t in parse_targets(Path(f).read_text(encoding="utf-8"), str(f)):
+        parsed = parse_targets(Path(f).read_text(encoding="utf-8"), str(f))
+        redefined = {t.name for t in parsed}  # a redefined base drops the adapters it had before
+        targets = {k: v for k, v in targets.items() if v.base_target not in redefined}
+        for t in parsed:
             targets[t.name] = t
     return targets
 

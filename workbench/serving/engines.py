@@ -27,7 +27,8 @@ from pathlib import Path
 
 from .. import hardware
 from ..errors import WorkbenchError
-from ..inputs.targets import Target, get_target
+from ..inputs.adapters import AdapterError, vllm_lora_args
+from ..inputs.targets import Target, TargetError, get_target, load_targets
 from ..paths import cache_dir
 from .client import Request, models_ready, run_requests
 from .detached import detached_engine, engine_states, save_state
@@ -146,18 +147,25 @@ CPU_ONLY = {
 
 
 def build_command(target: Target, port: int, host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
-    """The argv and extra environment that start ``target``'s engine on ``port``."""
+    """The argv and extra environment that start ``target``'s engine on ``port``. An adapter's
+    target starts its base with LoRA on and every adapter of the base (TargetError naming a
+    missing folder or a rank the engine cannot take)."""
 
     if target.engine not in LAUNCH:
         raise EngineError(f"target {target.name!r} is external: nothing to start")
     module, names, fixed = LAUNCH[target.engine]
-    values = (resolve_model_path(target.model_path, target.engine), target.model, host, str(port))
+    values = (resolve_model_path(target.model_path, target.engine), target.served_model, host, str(port))
     argv = [sys.executable, "-m", module, *(x for pair in zip(names, values) for x in pair), *fixed]
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **target.env}
     if target.engine in CPU_ONLY and not _has_gpu():
         flags, cpu_env = CPU_ONLY[target.engine]
         argv += flags
         env = {**cpu_env, **env}
+    if target.adapter is not None:
+        try:
+            argv += vllm_lora_args(target.adapters, target.engine_args)
+        except AdapterError as e:
+            raise TargetError(f"target {target.name!r}: {e}") from None
     return argv + list(target.engine_args), env
 
 
@@ -341,7 +349,11 @@ def serving(target: str | Target, *, ready_timeout_s: float = 30.0, **kw):
     if not t.managed:
         yield start_engine(t)
         return
-    state = next((s for s in engine_states() if s["target"] == t.name and s["alive"]), None)
+    # an adapter's target may use the engine started for another adapter of the same base
+    # with the same adapters (not one given more with --adapter: that engine would not serve it)
+    same = {t.name} | ({n for n, x in load_targets().items() if x.base_target == t.base_target
+                        and x.adapters == t.adapters} if t.adapter else set())
+    state = next((s for s in engine_states() if s["target"] in same and s["alive"]), None)
     # a busy single-slot engine (llama-cpp-python) may not answer /models at once: give it time
     if state and (state["ready"] or models_ready(state["base_url"], timeout=ready_timeout_s) is not None):
         yield Engine(target=t, base_url=state["base_url"], port=state.get("port"),
