@@ -37,7 +37,7 @@ def test_builtin_adapters_are_targets_of_the_vllm_base():
     assert t.engine == "vllm" and t.model == "ticket-classification"  # requests name the adapter
     assert t.served_model == "SmolLM2-135M-Instruct" and t.base_target == "local-vllm"
     assert t.deployment == targets["local-vllm"].deployment
-    assert {a.name for a in t.adapters} == {"ticket-classification", "intent-routing"}
+    assert {a.name for a in t.adapters} == {"ticket-classification", "intent-routing", "meeting-structured"}
     assert t.adapter_params()["adapter"] == f"data/results/{TICKETS_RUN}/adapter/best"
     assert targets["local-vllm"].adapter_params() == {}
 
@@ -65,7 +65,7 @@ def test_cli_adapter_adds_a_target_to_a_vllm_base(tmp_path):
     (t,) = with_adapters(get_target("local-vllm"), [f"mine={a}"])
     assert t.name == "local-vllm+mine" and t.model == "mine"
     argv, _ = build_command(t, 8000)
-    assert argv[argv.index("--max-loras") + 1] == "3" and f"mine={a.resolve()}" in argv
+    assert argv[argv.index("--max-loras") + 1] == "4" and f"mine={a.resolve()}" in argv
 
 
 @pytest.mark.parametrize("specs, fragment", [
