@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from workbench.decide import pipeline, summary
@@ -25,7 +26,7 @@ def test_the_top_table_has_every_workload_an_evidence_level_and_what_to_measure_
         assert r.evidence and r.evidence.split(" ")[0] in ("measured:", "assumed", "none")
         if r.verified_choice == "none yet":
             assert r.measure_next.startswith("workbench evaluate --target ") and f"--workload {r.workload}" in r.measure_next
-            assert r.usd_per_month is None
+            assert pd.isna(r.usd_per_month)  # no cost without a verified choice (None, or NaN beside one)
         else:
             assert r.evidence.startswith("measured")
     # no published score verifies anything: every verified choice rests on a stored run

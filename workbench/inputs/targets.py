@@ -45,6 +45,8 @@ from ..errors import WorkbenchError
 from ..paths import DATA_DIR, user_path
 from .adapters import Adapter, AdapterError, parse_adapters, recorded_path, resolve
 
+MERGED = "smollm2:hf+"  # as workbench.serving.smollm.MERGED (serving comes after inputs)
+
 ENGINES = ("vllm", "llamacpp", "external")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -114,9 +116,21 @@ class Target:
         """The name the engine serves the base model under."""
         return self.base_model or self.model
 
+    @property
+    def merged_adapter(self) -> Adapter | None:
+        """The adapter merged into the weights of a ``model_path: smollm2:hf+ADAPTER`` target."""
+        ref = str(self.model_path or "")
+        if not ref.startswith(MERGED):
+            return None
+        return Adapter(name=self.model, path=ref[len(MERGED):], source=self.source)
+
     def adapter_params(self) -> dict[str, str]:
         """What a run against an adapter's target records in ``params``: the adapter's folder
-        (``adapter``, inside its finetune run) and name; nothing for any other target."""
+        (``adapter``, inside its finetune run) and name; nothing for any other target. A target
+        whose weights have an adapter merged in records it too (``merged``: "true")."""
+        if self.adapter is None and self.merged_adapter is not None:
+            folder = resolve(self.merged_adapter)
+            return {"adapter": recorded_path(folder), "adapter_name": self.model, "merged": "true"}
         if self.adapter is None:
             return {}
         return {"adapter": recorded_path(resolve(self.adapter)), "adapter_name": self.adapter.name,

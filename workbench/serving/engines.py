@@ -28,6 +28,7 @@ from pathlib import Path
 from .. import hardware
 from ..errors import WorkbenchError
 from ..inputs.adapters import AdapterError, vllm_lora_args
+from ..inputs.adapters import resolve as adapter_folder
 from ..inputs.targets import Target, TargetError, get_target, load_targets
 from ..paths import cache_dir
 from .client import Request, models_ready, run_requests
@@ -154,7 +155,8 @@ def build_command(target: Target, port: int, host: str = "127.0.0.1") -> tuple[l
     if target.engine not in LAUNCH:
         raise EngineError(f"target {target.name!r} is external: nothing to start")
     module, names, fixed = LAUNCH[target.engine]
-    values = (resolve_model_path(target.model_path, target.engine), target.served_model, host, str(port))
+    merged = adapter_folder(target.merged_adapter) if target.merged_adapter is not None else None
+    values = (resolve_model_path(target.model_path, target.engine, merged), target.served_model, host, str(port))
     argv = [sys.executable, "-m", module, *(x for pair in zip(names, values) for x in pair), *fixed]
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **target.env}
     if target.engine in CPU_ONLY and not _has_gpu():

