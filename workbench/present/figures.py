@@ -179,9 +179,8 @@ def pd_notna(series):
 
 
 def _label_points(fig, table, options, *, row: int, measured: bool) -> None:
-    """Name ``options`` on the plot, each label above or below its point with an arrow, the
-    labels spread evenly over the panel's value range in the order of their points' values: one
-    label per 1/n of the panel's height, so no two labels overlap however close their points are."""
+    """Name ``options`` on the plot, each label with an arrow to its point, placed by
+    :func:`_label_heights` so that no two labels overlap."""
     rows = table.set_index("option")
     col = "quality" if measured else "indicative_score"
     values = [float(v) for v in table[col] if v is not None and v == v] if col in table else []
@@ -197,11 +196,42 @@ def _label_points(fig, table, options, *, row: int, measured: bool) -> None:
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     points.sort(reverse=True)
-    for k, (y, x, option) in enumerate(points):
+    for (y, x, option), ay in zip(points, _label_heights([(p[0], p[1]) for p in points], lo, hi)):
         fig.add_annotation(x=x, y=y, text=_short(option), showarrow=True, arrowhead=2, font={"size": 11},
                            bgcolor="rgba(255,255,255,0.8)", row=row, col=1)
         a = fig.layout.annotations[-1]
-        a.update(axref=a.xref, ayref=a.yref, ax=x, ay=hi - (k + 0.5) * (hi - lo) / len(points))
+        a.update(axref=a.xref, ayref=a.yref, ax=x, ay=ay)
+
+
+LABEL_HEIGHT = 0.1
+"""A label's height (text and padding) as a share of a panel's value range (11 px text in a
+panel of about 200 px)."""
+LABEL_WIDTH = 0.6
+"""A label's width (40 characters at 11 px) in decades of the log cost axis (about 400 px a
+decade in the report): labels of points closer than this share a column."""
+
+
+def _label_heights(points: list[tuple[float, float]], lo: float, hi: float) -> list[float]:
+    """Where the labels of ``points`` ((value, log10 cost), by value descending) go. Only points
+    in one column (closer in cost than a label's width) can collide, so in each column a label
+    goes halfway down to the next labelled point, or a label's height below its point when
+    there is none; a point too close above another (text would sit on text) takes its label
+    above itself when nothing labelled is above it. A label and its arrow so never cover another
+    labelled point. Failing that, one label per 1/n of the panel's height, in value order."""
+    h = LABEL_HEIGHT * (hi - lo)
+    out = []
+    for k, (y, x) in enumerate(points):
+        below = [q[0] for q in points[k + 1:] if abs(q[1] - x) < LABEL_WIDTH]
+        above = [q for q in points[:k] if abs(q[1] - x) < LABEL_WIDTH]
+        if not below:
+            out.append(y - h)
+        elif y - below[0] >= 1.2 * h:
+            out.append((y + below[0]) / 2)
+        elif not above:
+            out.append(y + h)
+        else:
+            return [hi - (k + 0.5) * (hi - lo) / len(points) for k in range(len(points))]
+    return out
 
 
 def _short(option: str, width: int = 40) -> str:
