@@ -37,6 +37,9 @@ from pathlib import Path
 from ..errors import WorkbenchError
 from ..paths import REPO_DIR, default_results_dir, reference_results_dir
 
+MERGED = "smollm2:hf+"
+"""A ``model_path`` prefix: ``smollm2:hf+ADAPTER`` is the embedded model's HF folder with a LoRA
+adapter (a finetune run id or folder) merged into its weights (workbench.serving.smollm.merged_hf)."""
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The values vLLM 0.32 accepts for ``--max-lora-rank`` (``--help``)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -43,9 +43,7 @@ from typing import Any
 
 from ..errors import WorkbenchError
 from ..paths import DATA_DIR, user_path
-from .adapters import Adapter, AdapterError, parse_adapters, recorded_path, resolve
-
-MERGED = "smollm2:hf+"  # as workbench.serving.smollm.MERGED (serving comes after inputs)
+from .adapters import MERGED, Adapter, AdapterError, parse_adapters, recorded_path, resolve
 
 ENGINES = ("vllm", "llamacpp", "external")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..errors import WorkbenchError
+from ..inputs.adapters import MERGED
 from ..paths import cache_dir
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -126,11 +127,6 @@ def requantized_gguf(qtype: str, nthread: int = 2) -> Path:
         raise ModelError(f"llama.cpp failed to requantize {src} to {name} (code {rc})")
     tmp.rename(out)
     return out
-
-
-MERGED = "smollm2:hf+"
-"""``smollm2:hf+ADAPTER``: the HF folder with a LoRA adapter (a finetune run id or folder)
-merged into its weights."""
 
 
 def merged_hf(adapter_folder: Path) -> Path:
