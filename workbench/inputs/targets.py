@@ -247,6 +247,20 @@ def adapter_targets(base: Target) -> list[Target]:
                     base_model=base.model) for a in base.adapters]
 
 
+def add_adapter_argument(p, does: str, done: str) -> None:
+    """The ``--adapter NAME=PATH`` option of ``workbench measure`` / ``evaluate`` (``does`` /
+    ``done``: what the command does with the first adapter's target, "measure it" / "measured")."""
+    p.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH",
+                   help=f"serve this LoRA adapter (finetune run id or folder) on the vllm --target and {does} "
+                        f"(target <target>+NAME); repeat to serve several on one engine (the first is {done})")
+
+
+def cli_target(name: str, adapters: list[str] | None) -> "Target | str":
+    """``--target`` with ``--adapter``: the first adapter's target (see :func:`with_adapters`);
+    without adapters, ``name`` as given (a target name or a URL)."""
+    return with_adapters(get_target(name), adapters)[0] if adapters else name
+
+
 def with_adapters(base: Target, specs: list[str]) -> list[Target]:
     """``base`` given more adapters on the command line (``name=path``): their targets, in order."""
     try:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import WorkbenchError
-from ..inputs.targets import get_target, with_adapters
+from ..inputs.targets import add_adapter_argument, cli_target
 from ..inputs.workloads import Workload, list_workloads, load_workload
 from ..results.schema import EXIT_CODES, MAX_ERROR_RATE, run_status
 from ..results.store import RunWriter, load
@@ -360,9 +360,7 @@ def compare(run_a: str, run_b: str, results=None, *, seed: int = 0, n_boot: int 
 # --------------------------------------------------------------------------- CLI
 def add_cli_arguments(p) -> None:
     p.add_argument("--target", help="target name (see `workbench targets`)")
-    p.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH",
-                   help="serve this LoRA adapter (finetune run id or folder) on the vllm --target and score it "
-                        "(target <target>+NAME); repeat to serve several on one engine (the first is scored)")
+    add_adapter_argument(p, "score it", "scored")
     p.add_argument("--workload", help="workload name or directory (see --list)")
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N items")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
@@ -397,7 +395,7 @@ def cli(args) -> int:
             return 0
         if not args.target or not args.workload:
             raise EvalError("give --target and --workload (or --list, or --compare RUN_A RUN_B)")
-        target = with_adapters(get_target(args.target), args.adapter)[0] if args.adapter else args.target
+        target = cli_target(args.target, args.adapter)
         res = evaluate(target, args.workload, limit=args.limit, concurrency=args.concurrency,
                        progress=not args.no_progress, seed=args.seed, max_error_rate=args.max_error_rate,
                        split=args.split)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..inputs.targets import get_target, with_adapters
+from ..inputs.targets import add_adapter_argument, cli_target
 from ..inputs.workloads import Workload, load_workload
 from ..results.schema import EXIT_CODES, MAX_ERROR_RATE, run_status
 from ..results.store import RunWriter
@@ -328,9 +328,7 @@ def _parse_slo(text: str | None) -> dict | None:
 
 def add_cli_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True, help="target name (workbench targets) or a URL ending in /v1")
-    p.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH",
-                   help="serve this LoRA adapter (finetune run id or folder) on the vllm --target and measure it "
-                        "(target <target>+NAME); repeat to serve several on one engine (the first is measured)")
+    add_adapter_argument(p, "measure it", "measured")
     p.add_argument("--workload", default=None, help="workload whose items are the prompts (default: synthetic)")
     p.add_argument("--profile", default="concurrency=1,2,4,8",
                    help="'concurrency=1,2,4,8' or 'rate=2,4[;arrival=poisson|constant|gamma;burstiness=B;cap=C]'")
@@ -352,7 +350,7 @@ def add_cli_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cli(args) -> int:
-    target = with_adapters(get_target(args.target), args.adapter)[0] if args.adapter else args.target
+    target = cli_target(args.target, args.adapter)
     res = measure(target, workload=args.workload, profile=args.profile,
                   requests_per_point=args.requests if args.requests and args.requests > 0 else None,
                   duration_s=args.duration, warmup=args.warmup, max_tokens=args.max_tokens,
